@@ -1,0 +1,109 @@
+"""The `hookstream` command: one entrypoint, a subcommand per service or operator task.
+
+Subcommands live beside the code they drive (`ingest.cli`, `streams.cli`, ...) and are
+imported only when called, so `hookstream --help` stays fast and a service does not load
+the others' dependencies.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import click
+
+from hookstream import localkafka
+from hookstream.errors import LocalKafkaError
+
+# name -> "module:attribute" of a click command, loaded on use.
+_LAZY_COMMANDS = {
+    "ingest": ("ingest.cli:ingest_command", "Serve the webhook ingest (FastAPI)."),
+    "worker": ("streams.cli:worker_command", "Run the streams worker: dedup and fan-out."),
+    "sink": ("sinks.cli:sink_command", "Run the sink: data events to Intercom."),
+    "sandbox": ("sandbox.cli:sandbox_command", "Serve the local Intercom sandbox API."),
+    "send-webhook": ("sandbox.cli:send_webhook_command", "Sign and send test webhooks."),
+    "dev": ("hookstream.dev:dev_command", "Run the whole pipeline locally (Ctrl-C stops it)."),
+    "topics": ("hookstream.ops:topics_command", "Create and describe hookstream's topics."),
+    "tail": ("hookstream.ops:tail_command", "Follow a topic and print its records."),
+    "replay": ("hookstream.ops:replay_command", "Move dead letters back to their source."),
+    "verify-signature": (
+        "ingest.cli:verify_signature_command",
+        "Check a webhook body against a signature and secret.",
+    ),
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *_LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _LAZY_COMMANDS:
+            module_name, attribute = _LAZY_COMMANDS[cmd_name][0].split(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            assert isinstance(command, click.Command)  # noqa: S101 - a wiring error, not input
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, short_help) for name, (_target, short_help) in _LAZY_COMMANDS.items()]
+        rows += [
+            (name, command.get_short_help_str())
+            for name, command in self.commands.items()
+            if not command.hidden
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hookstream")
+def main() -> None:
+    """hookstream: Intercom webhooks into Kafka, deduplicated and routed per topic, and data
+    events from Kafka back to Intercom.
+
+    Every service reads its settings from environment variables (see the README).
+    """
+
+
+@main.group("kafka")
+def kafka_group() -> None:
+    """Run a real single-node Apache Kafka broker (KRaft) locally, from its Maven jars."""
+
+
+_data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=localkafka.DEFAULT_DATA_DIR,
+    show_default=True,
+    help="Where the broker keeps its log, config, pid and output.",
+)
+
+
+@kafka_group.command("start")
+@click.option("--port", type=int, default=localkafka.DEFAULT_PORT, show_default=True)
+@_data_dir_option
+def kafka_start(port: int, data_dir: Path) -> None:
+    """Fetch (once), format (once) and start the broker; print its bootstrap address."""
+    try:
+        click.echo(localkafka.start(port=port, data_dir=data_dir))
+    except LocalKafkaError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@kafka_group.command("stop")
+@_data_dir_option
+def kafka_stop(data_dir: Path) -> None:
+    """Stop the broker cleanly (SIGTERM, then SIGKILL after 30 s)."""
+    click.echo("stopped" if localkafka.stop(data_dir) else "not running")
+
+
+@kafka_group.command("status")
+@_data_dir_option
+def kafka_status(data_dir: Path) -> None:
+    """Say whether the broker runs, and where. Exits 1 when it does not."""
+    current = localkafka.status(data_dir)
+    if not current.running:
+        click.echo("not running")
+        raise SystemExit(1)
+    click.echo(f"running pid={current.pid} bootstrap={current.bootstrap}")

@@ -1,0 +1,51 @@
+"""The wire contract of hookstream's Kafka topics: header names and how values are encoded.
+
+Raw topic (`HOOKSTREAM_RAW_TOPIC`, default `intercom.notifications`), written by the ingest:
+    key     the notification id (UTF-8); for `ping`, which Intercom sends with `"id": null`,
+            a synthetic `ping-<uuid>` so the record still has a stable key
+    value   the exact bytes Intercom sent
+    headers `intercom-topic`, `intercom-delivery-attempts`, `hookstream-received-at`
+            (Unix milliseconds), `intercom-notification-id` (absent for ping)
+
+Routed topics (`<prefix><intercom topic>`, default prefix `intercom.`), written by the worker:
+    key     `data.item.id` of the notification (the notification id when the item has none)
+    value   the notification's original bytes, unchanged
+    headers `intercom-notification-id`, `intercom-topic`, `hookstream-received-at`
+
+Dead-letter topics add `hookstream-dlq-reason`, `hookstream-dlq-source-topic`,
+`hookstream-dlq-source-partition`, `hookstream-dlq-source-offset` and keep the original
+key, value and headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+Headers = list[tuple[str, bytes]]
+
+HEADER_TOPIC = "intercom-topic"
+HEADER_NOTIFICATION_ID = "intercom-notification-id"
+HEADER_DELIVERY_ATTEMPTS = "intercom-delivery-attempts"
+HEADER_RECEIVED_AT = "hookstream-received-at"
+HEADER_DLQ_REASON = "hookstream-dlq-reason"
+HEADER_DLQ_SOURCE_TOPIC = "hookstream-dlq-source-topic"
+HEADER_DLQ_SOURCE_PARTITION = "hookstream-dlq-source-partition"
+HEADER_DLQ_SOURCE_OFFSET = "hookstream-dlq-source-offset"
+
+PING_TOPIC = "ping"
+
+
+def encode_headers(values: Mapping[str, str | int | None]) -> Headers:
+    """Kafka headers from a mapping; `None` values are left out."""
+    return [(name, str(value).encode()) for name, value in values.items() if value is not None]
+
+
+def decode_headers(headers: Iterable[tuple[str, bytes]] | None) -> dict[str, str]:
+    """A mapping of the headers of a consumed record (the last value wins)."""
+    return {name: value.decode(errors="replace") for name, value in headers or ()}
+
+
+def routed_topic(prefix: str, intercom_topic: str) -> str:
+    """The default routed topic of an Intercom topic: `conversation.user.created` →
+    `intercom.conversation.user.created`."""
+    return f"{prefix}{intercom_topic}"

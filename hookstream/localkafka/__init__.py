@@ -1,0 +1,29 @@
+"""A real single-node Apache Kafka broker for dev mode, tests and benchmarks."""
+
+from hookstream.localkafka.launcher import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_PORT,
+    KAFKA_VERSION,
+    BrokerStatus,
+    ensure_jars,
+    free_port,
+    kill,
+    running_broker,
+    start,
+    status,
+    stop,
+)
+
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "DEFAULT_PORT",
+    "KAFKA_VERSION",
+    "BrokerStatus",
+    "ensure_jars",
+    "free_port",
+    "kill",
+    "running_broker",
+    "start",
+    "status",
+    "stop",
+]
