@@ -1,0 +1,1 @@
+"""The webhook ingest: verifies Intercom's signature and makes each notification durable."""

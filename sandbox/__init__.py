@@ -1,0 +1,1 @@
+"""The Intercom sandbox: a local Data Events API and a webhook sender that behave as Intercom."""

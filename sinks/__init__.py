@@ -1,0 +1,1 @@
+"""The sink: data events from Kafka to Intercom's Data Events API."""

@@ -1,0 +1,1 @@
+"""The streams worker: deduplicates notifications and fans them out per Intercom topic."""
