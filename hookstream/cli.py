@@ -107,3 +107,7 @@ def kafka_status(data_dir: Path) -> None:
         click.echo("not running")
         raise SystemExit(1)
     click.echo(f"running pid={current.pid} bootstrap={current.bootstrap}")
+
+
+if __name__ == "__main__":
+    main()

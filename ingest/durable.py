@@ -1,0 +1,241 @@
+"""Make each record durable before the ingest answers: acknowledged by Kafka (acks=all,
+idempotent producer), or, when Kafka is slow or away, committed to the fsync'd spool, which a
+background task drains into Kafka in order as soon as Kafka answers again.
+
+While the spool holds anything, new records join it rather than overtake it; a record whose
+produce timed out is spooled and, should that produce still succeed later, lands twice (the
+streams worker drops the double; `hookstream_ingest_late_acks_total` counts them). The drain
+sends one batch at a time and waits for every answer before it sends again, so a long outage
+does not pile copies into the producer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Literal, Self
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from hookstream.contract import Headers
+from hookstream.logs import get_logger
+from ingest import metrics
+from ingest.spool import Spool, SpooledRecord
+
+log = get_logger(__name__)
+
+Via = Literal["kafka", "spool"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRecord:
+    """A record for Kafka: where it goes and what it carries."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: Headers
+
+
+@dataclass(frozen=True, slots=True)
+class WriterConfig:
+    """How the writer talks to Kafka and drains its spool."""
+
+    bootstrap_servers: str
+    topics: tuple[str, ...] = ()  # fetched on connect, so the first produce needs no lookup
+    produce_timeout: float = 0.2
+    drain_batch: int = 2000
+    retry_interval: float = 0.5
+    shutdown_timeout: float = 10.0
+    linger_ms: int = 2
+    request_timeout_ms: int = 10_000
+
+
+class DurableWriter:
+    """Owns the Kafka producer and the spool's drain; `write` returns once a record is
+    durable and says where it went."""
+
+    def __init__(self, config: WriterConfig, spool: Spool) -> None:
+        self._config = config
+        self._spool = spool
+        self._producer: AIOKafkaProducer | None = None
+        self._kafka_up = False
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        await self._connect()
+        self._task = asyncio.create_task(self._drain_forever(), name="spool-drain")
+        self.refresh_gauges()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._task, self._config.shutdown_timeout)
+        await self._close_producer()
+
+    @property
+    def kafka_up(self) -> bool:
+        """Whether Kafka acknowledged the last produce (and no outage is in progress)."""
+        return self._kafka_up
+
+    @property
+    def spool(self) -> Spool:
+        """The spool this writer falls back to."""
+        return self._spool
+
+    async def write(self, record: OutgoingRecord) -> Via:
+        """Return once `record` is durable: "kafka" (acknowledged) or "spool" (fsync'd).
+
+        Raises `NotDurable` (or `SpoolFull`) when neither could take it.
+        """
+        producer = self._producer
+        direct = self._kafka_up and producer is not None and self._spool.depth == 0
+        if direct and producer is not None and await self._produce(producer, record):
+            metrics.DURABLE.labels("kafka").inc()
+            return "kafka"
+        await self._spool.append(record.topic, record.key, record.value, record.headers)
+        metrics.DURABLE.labels("spool").inc()
+        self.refresh_gauges()
+        self._wake.set()
+        return "spool"
+
+    async def _produce(self, producer: AIOKafkaProducer, record: OutgoingRecord) -> bool:
+        started = time.perf_counter()
+        pending: asyncio.Future[object] | None = None
+        try:
+            async with asyncio.timeout(self._config.produce_timeout):
+                pending = await producer.send(
+                    record.topic, record.value, key=record.key, headers=record.headers
+                )
+                await asyncio.shield(pending)
+        except (TimeoutError, KafkaError) as exc:
+            self._mark_down(exc)
+            if pending is not None and not pending.done():
+                pending.add_done_callback(_count_late_ack)
+            return False
+        metrics.PRODUCE_LATENCY.observe(time.perf_counter() - started)
+        return True
+
+    def _mark_down(self, reason: BaseException) -> None:
+        if self._kafka_up:
+            log.warning("kafka_unavailable_spooling", reason=repr(reason))
+        self._kafka_up = False
+        metrics.KAFKA_UP.set(0)
+
+    def _mark_up(self) -> None:
+        if not self._kafka_up:
+            log.info("kafka_available", spool_depth=self._spool.depth)
+        self._kafka_up = True
+        metrics.KAFKA_UP.set(1)
+
+    async def _connect(self) -> bool:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._config.bootstrap_servers,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=self._config.linger_ms,
+            request_timeout_ms=self._config.request_timeout_ms,
+            client_id="hookstream-ingest",
+        )
+        try:
+            await producer.start()
+            for topic in self._config.topics:
+                await asyncio.wait_for(
+                    producer.partitions_for(topic), self._config.retry_interval * 10
+                )
+        except (KafkaError, TimeoutError) as exc:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            self._mark_down(exc)
+            return False
+        self._producer = producer
+        if self._spool.depth == 0:
+            self._mark_up()
+        return True
+
+    async def _close_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(KafkaError, TimeoutError):
+                await asyncio.wait_for(producer.stop(), self._config.shutdown_timeout)
+
+    async def _drain_forever(self) -> None:
+        failures = 0
+        while True:
+            if self._producer is None and not await self._connect():
+                await self._sleep_or_stop()
+            elif self._spool.depth == 0:
+                if self._stopping:
+                    return
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._config.retry_interval)
+            elif await self._drain_once():
+                failures = 0
+            else:
+                failures += 1
+                if failures >= 3:  # a producer that keeps failing is rebuilt from scratch
+                    await self._close_producer()
+                    failures = 0
+                await self._sleep_or_stop()
+            if self._stopping and (self._producer is None or not self._kafka_up):
+                return
+
+    async def _sleep_or_stop(self) -> None:
+        if not self._stopping:
+            await asyncio.sleep(self._config.retry_interval)
+
+    async def _drain_once(self) -> bool:
+        """Send the oldest batch, wait for every answer, delete what Kafka acknowledged.
+        True when the whole batch made it."""
+        producer = self._producer
+        assert producer is not None  # noqa: S101 - checked by the caller
+        batch = await self._spool.peek(self._config.drain_batch)
+        sent: list[tuple[SpooledRecord, asyncio.Future[object]]] = []
+        try:
+            for record in batch:
+                future = await producer.send(
+                    record.topic, record.value, key=record.key, headers=record.headers
+                )
+                sent.append((record, future))
+        except KafkaError as exc:
+            self._mark_down(exc)
+        results = await asyncio.gather(*(future for _r, future in sent), return_exceptions=True)
+        acked = [record for (record, _f), result in zip(sent, results, strict=True)
+                 if not isinstance(result, BaseException)]  # fmt: skip
+        await self._spool.delete(acked)
+        metrics.DRAINED.inc(len(acked))
+        self.refresh_gauges()
+        if len(acked) < len(batch):
+            errors = [r for r in results if isinstance(r, BaseException)]
+            self._mark_down(errors[0] if errors else RuntimeError("send failed"))
+            return False
+        if self._spool.depth == 0:
+            self._mark_up()
+        log.info("spool_drained", records=len(acked), left=self._spool.depth)
+        return True
+
+    def refresh_gauges(self) -> None:
+        """Set the spool's gauges (depth, bytes, age of the oldest record) to now."""
+        metrics.SPOOL_DEPTH.set(self._spool.depth)
+        metrics.SPOOL_BYTES.set(self._spool.size_bytes)
+        metrics.SPOOL_OLDEST_AGE.set(self._spool.oldest_age())
+
+
+def _count_late_ack(future: asyncio.Future[object]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        metrics.LATE_ACKS.inc()

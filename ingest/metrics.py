@@ -1,0 +1,37 @@
+"""The ingest's Prometheus metrics (one process, one registry: scale with pods, not
+`--workers`, when you scrape them)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUESTS = Counter(
+    "hookstream_ingest_requests_total",
+    "Requests to the ingest's write endpoints, by endpoint and outcome.",
+    ["endpoint", "outcome"],
+)
+RECEIVED_BYTES = Counter(
+    "hookstream_ingest_received_bytes_total", "Body bytes of accepted webhooks and events."
+)
+PRODUCE_LATENCY = Histogram(
+    "hookstream_ingest_produce_latency_seconds",
+    "Time from a record's hand-over to Kafka until its acknowledgement.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+DURABLE = Counter(
+    "hookstream_ingest_durable_total",
+    "Records made durable, by where: kafka (acknowledged) or spool (fsync'd).",
+    ["via"],
+)
+DRAINED = Counter("hookstream_ingest_spool_drained_total", "Spooled records acknowledged by Kafka.")
+LATE_ACKS = Counter(
+    "hookstream_ingest_late_acks_total",
+    "Records spooled after a produce timed out whose produce then succeeded after all: each "
+    "is on the topic twice (the streams worker drops the double).",
+)
+SPOOL_DEPTH = Gauge("hookstream_ingest_spool_depth", "Records waiting in the spool.")
+SPOOL_BYTES = Gauge("hookstream_ingest_spool_bytes", "Key and value bytes waiting in the spool.")
+SPOOL_OLDEST_AGE = Gauge(
+    "hookstream_ingest_spool_oldest_age_seconds", "Age of the oldest record in the spool."
+)
+KAFKA_UP = Gauge("hookstream_ingest_kafka_up", "1 while Kafka acknowledges produces, else 0.")

@@ -1,0 +1,17 @@
+"""The process entrypoint uvicorn imports in each worker: settings and logging from the
+environment, then the app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from hookstream.logs import configure_logging
+from hookstream.settings import load_settings
+from ingest.app import create_app
+
+
+def app_from_environment() -> FastAPI:
+    """Build the ingest app from the environment (uvicorn calls this once per worker)."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

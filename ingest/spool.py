@@ -1,0 +1,244 @@
+"""The ingest's durable spool: where a notification waits, fsync'd, while Kafka is away.
+
+SQLite in WAL mode with `synchronous=FULL`: a committed append survives a crash of the
+process or the machine. Appends from concurrent requests are grouped into one transaction
+(one fsync for the group), so the spool keeps up with a burst. Records come out in the order
+they went in and are deleted only after Kafka acknowledged them.
+
+One spool file belongs to one process at a time: `Spool.open` takes the first free slot
+(`<stem>.<n>.sqlite3`, held with an exclusive `flock`), so several ingest processes on one
+volume each get their own, and a restarted process picks up a dead one's backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self, TypeVar
+
+import orjson
+
+from hookstream.contract import Headers
+from ingest.errors import NotDurable, SpoolFull
+
+_T = TypeVar("_T")
+
+MAX_SLOTS = 64
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spool (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    key BLOB NOT NULL,
+    value BLOB NOT NULL,
+    headers BLOB NOT NULL,
+    spooled_at REAL NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledRecord:
+    """A record as the spool keeps it; `seq` orders records and names them for deletion."""
+
+    seq: int
+    topic: str
+    key: bytes
+    value: bytes
+    headers: Headers
+    spooled_at: float
+
+    @property
+    def size(self) -> int:
+        """Bytes this record counts against the spool's capacity."""
+        return _size(self.key, self.value)
+
+
+def _size(key: bytes, value: bytes) -> int:
+    return len(key) + len(value)
+
+
+class Spool:
+    """An append-only, fsync'd queue of Kafka records in one SQLite file."""
+
+    def __init__(self, path: Path, lock_file: IO[bytes], max_bytes: int) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self._lock_file = lock_file
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
+        self._db: sqlite3.Connection | None = None
+        self._pending: list[tuple[tuple[str, bytes, bytes, bytes, float], asyncio.Future[None]]]
+        self._pending = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._bytes = 0
+        self._reserved = 0
+        self._count = 0
+        self._oldest: float | None = None
+        self._refused_since_delete = False
+
+    @classmethod
+    async def open(cls, base_path: Path, max_bytes: int) -> Spool:
+        """Open the first spool slot no other process holds (creating it if needed)."""
+        base_path.parent.mkdir(parents=True, exist_ok=True)
+        for slot in range(MAX_SLOTS):
+            path = base_path.with_name(f"{base_path.stem}.{slot}{base_path.suffix}")
+            lock_file = path.with_name(path.name + ".lock").open("ab")
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock_file.close()
+                continue
+            spool = cls(path, lock_file, max_bytes)
+            await spool._run(spool._connect)
+            return spool
+        raise NotDurable(f"all {MAX_SLOTS} spool slots beside {base_path} are taken")
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def depth(self) -> int:
+        """Records waiting in the spool."""
+        return self._count
+
+    @property
+    def size_bytes(self) -> int:
+        """Key and value bytes waiting in the spool."""
+        return self._bytes
+
+    @property
+    def is_full(self) -> bool:
+        """Whether a record was refused for want of room since the spool last shrank."""
+        return self._refused_since_delete or self._bytes >= self.max_bytes
+
+    def oldest_age(self, now: float | None = None) -> float:
+        """Seconds the oldest waiting record has waited (0 when empty)."""
+        if self._oldest is None:
+            return 0.0
+        return max(0.0, (now or time.time()) - self._oldest)
+
+    async def append(self, topic: str, key: bytes, value: bytes, headers: Headers) -> None:
+        """Return once the record is committed to disk; `SpoolFull` past capacity,
+        `NotDurable` when the disk refuses it."""
+        size = _size(key, value)
+        if self._bytes + self._reserved + size > self.max_bytes:
+            self._refused_since_delete = True
+            raise SpoolFull(f"the spool holds {self._bytes} of {self.max_bytes} bytes")
+        self._reserved += size
+        row = (topic, key, value, orjson.dumps([[n, v.decode()] for n, v in headers]), time.time())
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((row, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        try:
+            await done
+        finally:
+            self._reserved -= size
+
+    async def peek(self, limit: int) -> list[SpooledRecord]:
+        """The oldest `limit` records, in the order they were appended."""
+        return await self._run(self._select, limit)
+
+    async def delete(self, records: Sequence[SpooledRecord]) -> None:
+        """Forget records that Kafka acknowledged."""
+        if records:
+            await self._run(self._delete, records)
+
+    async def close(self) -> None:
+        """Commit what is pending and release the file. Closing twice is harmless."""
+        if self._flusher is not None:
+            with contextlib.suppress(Exception):
+                await self._flusher
+        if self._db is not None:
+            await self._run(self._db.close)
+            self._db = None
+            self._executor.shutdown(wait=True)
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await self._run(self._insert, [row for row, _done in batch])
+            except sqlite3.Error as exc:
+                for _row, done in batch:
+                    if not done.done():
+                        done.set_exception(NotDurable(f"the spool could not be written: {exc}"))
+                continue
+            for _row, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    async def _run(self, function: Callable[..., _T], *args: object) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    # -- in the spool's own thread ---------------------------------------------------------
+
+    def _connect(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute(_SCHEMA)
+        count, total, oldest = db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0), MIN(spooled_at) "
+            "FROM spool"
+        ).fetchone()
+        self._db, self._count, self._bytes, self._oldest = db, count, total, oldest
+
+    def _insert(self, rows: list[tuple[str, bytes, bytes, bytes, float]]) -> None:
+        assert self._db is not None  # noqa: S101 - opened in Spool.open
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "INSERT INTO spool (topic, key, value, headers, spooled_at) VALUES (?,?,?,?,?)",
+                rows,
+            )
+        self._count += len(rows)
+        self._bytes += sum(_size(row[1], row[2]) for row in rows)
+        if self._oldest is None:
+            self._oldest = rows[0][4]
+
+    def _select(self, limit: int) -> list[SpooledRecord]:
+        assert self._db is not None  # noqa: S101 - opened in Spool.open
+        rows = self._db.execute(
+            "SELECT seq, topic, key, value, headers, spooled_at FROM spool ORDER BY seq LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            SpooledRecord(
+                seq=seq,
+                topic=topic,
+                key=key,
+                value=value,
+                headers=[(name, text.encode()) for name, text in orjson.loads(headers)],
+                spooled_at=spooled_at,
+            )
+            for seq, topic, key, value, headers, spooled_at in rows
+        ]
+
+    def _delete(self, records: Sequence[SpooledRecord]) -> None:
+        assert self._db is not None  # noqa: S101 - opened in Spool.open
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM spool WHERE seq = ?", [(r.seq,) for r in records])
+            (oldest,) = self._db.execute("SELECT MIN(spooled_at) FROM spool").fetchone()
+        self._count -= len(records)
+        self._bytes -= sum(record.size for record in records)
+        self._oldest = oldest
+        self._refused_since_delete = False

@@ -1,0 +1,130 @@
+"""POST /webhooks/intercom against the real broker: what is accepted, what is refused, and
+what lands on the raw topic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from hookstream.contract import decode_headers
+from tests.support.ingest import (
+    EXAMPLES,
+    SECRET,
+    ingest_client,
+    ingest_settings,
+    intercom_signature,
+    notification,
+    signed_headers,
+)
+from tests.support.kafka import read_topic
+
+pytestmark = pytest.mark.integration
+URL = "/webhooks/intercom"
+
+
+async def test_signed_webhook_is_one_record_keyed_by_id_with_identical_bytes(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = ingest_settings(kafka_bootstrap, tmp_path)
+    body = notification("conversation.user.created", delivery_attempts=2)
+    async with ingest_client(settings) as client:
+        response = await client.post(URL, content=body, headers=signed_headers(body))
+    assert response.status_code == 200, response.text
+    notification_id = orjson.loads(body)["id"]
+    assert response.json() == {"status": "accepted", "id": notification_id, "durable_in": "kafka"}
+    records = await read_topic(kafka_bootstrap, settings.raw_topic, expect=1)
+    assert len(records) == 1
+    assert records[0].key == notification_id.encode()
+    assert records[0].value == body
+    headers = decode_headers(records[0].headers)
+    assert headers["intercom-topic"] == "conversation.user.created"
+    assert headers["intercom-delivery-attempts"] == "2"
+    assert headers["intercom-notification-id"] == notification_id
+    assert int(headers["hookstream-received-at"]) > 1_700_000_000_000
+
+
+@pytest.mark.parametrize(
+    "example",
+    sorted(p.name for p in EXAMPLES.glob("*.json")),
+)
+async def test_real_intercom_payloads_are_accepted_byte_for_byte(
+    kafka_bootstrap: str, tmp_path: Path, example: str
+) -> None:
+    settings = ingest_settings(kafka_bootstrap, tmp_path)
+    body = (EXAMPLES / example).read_bytes()
+    async with ingest_client(settings) as client:
+        response = await client.post(URL, content=body, headers=signed_headers(body))
+    assert response.status_code == 200, response.text
+    records = await read_topic(kafka_bootstrap, settings.raw_topic, expect=1)
+    assert [r.value for r in records] == [body]
+    envelope = orjson.loads(body)
+    if envelope["id"] is None:  # ping: keyed by a synthetic id, no notification-id header
+        assert records[0].key.startswith(b"ping-")
+        assert "intercom-notification-id" not in decode_headers(records[0].headers)
+    else:
+        assert records[0].key == envelope["id"].encode()
+
+
+async def test_refused_requests_say_why_and_store_nothing(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = ingest_settings(kafka_bootstrap, tmp_path, max_body_bytes=4096)
+    good = notification()
+    not_json = b"{not json"
+    not_notification = orjson.dumps({"type": "something_else", "id": "x", "topic": "t"})
+    null_id = notification("conversation.user.created", id=None)
+    too_large = notification(padding="x" * 5000)
+    cases = [
+        (good, {"Content-Type": "application/json"}, 401, "signature_missing"),
+        (good, {"X-Hub-Signature": intercom_signature(good, "wrong")}, 401, "signature_invalid"),
+        (not_json, signed_headers(not_json), 400, "not_a_notification"),
+        (not_notification, signed_headers(not_notification), 400, "not_a_notification"),
+        (null_id, signed_headers(null_id), 400, "not_a_notification"),
+        (too_large, signed_headers(too_large), 413, "body_too_large"),
+    ]
+    async with ingest_client(settings) as client:
+        for body, headers, status, code in cases:
+            response = await client.post(URL, content=body, headers=headers)
+            assert response.status_code == status, (code, response.text)
+            assert response.headers["content-type"] == "application/json"
+            error = response.json()["error"]
+            assert error["code"] == code
+            assert error["message"]
+        # and a valid one afterwards goes through, alone
+        response = await client.post(URL, content=good, headers=signed_headers(good))
+        assert response.status_code == 200
+    records = await read_topic(kafka_bootstrap, settings.raw_topic, expect=1)
+    assert [r.value for r in records] == [good]
+
+
+async def test_head_validates_the_url_and_health_endpoints_answer(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = ingest_settings(kafka_bootstrap, tmp_path)
+    async with ingest_client(settings) as client:
+        assert (await client.head(URL)).status_code == 200
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["kafka"] == "up"
+        body = notification()
+        await client.post(URL, content=body, headers=signed_headers(body))
+        metrics = (await client.get("/metrics")).text
+    assert 'hookstream_ingest_requests_total{endpoint="/webhooks/intercom",outcome="accepted"}' in (
+        metrics
+    )
+    assert "hookstream_ingest_spool_depth 0.0" in metrics
+    assert "hookstream_ingest_produce_latency_seconds_bucket" in metrics
+
+
+async def test_rotated_secrets_are_both_accepted(kafka_bootstrap: str, tmp_path: Path) -> None:
+    settings = ingest_settings(kafka_bootstrap, tmp_path, intercom_client_secrets=["next-secret"])
+    first, second = notification(), notification()
+    async with ingest_client(settings) as client:
+        old = await client.post(URL, content=first, headers=signed_headers(first, SECRET))
+        new = await client.post(URL, content=second, headers=signed_headers(second, "next-secret"))
+    assert (old.status_code, new.status_code) == (200, 200)
+    records = await read_topic(kafka_bootstrap, settings.raw_topic, expect=2)
+    assert sorted(r.value for r in records) == sorted([first, second])
