@@ -137,6 +137,12 @@ class Settings(BaseSettings):
         "How long a notification id is remembered for deduplication.",
         gt=0,
     )
+    worker_commit_interval_seconds: float = _env(
+        "HOOKSTREAM_WORKER_COMMIT_INTERVAL_SECONDS",
+        0.5,
+        "How often the worker commits its transaction: routed records become visible then.",
+        gt=0,
+    )
 
     # -- sink -----------------------------------------------------------------------------
     intercom_access_token: SecretStr | None = _env(
