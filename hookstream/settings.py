@@ -143,6 +143,12 @@ class Settings(BaseSettings):
         "How often the worker commits its transaction: routed records become visible then.",
         gt=0,
     )
+    worker_session_timeout_seconds: float = _env(
+        "HOOKSTREAM_WORKER_SESSION_TIMEOUT_SECONDS",
+        10.0,
+        "How long the group waits for a silent worker before moving its partitions.",
+        ge=6,
+    )
 
     # -- sink -----------------------------------------------------------------------------
     intercom_access_token: SecretStr | None = _env(
