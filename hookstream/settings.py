@@ -198,6 +198,15 @@ class Settings(BaseSettings):
         "HOOKSTREAM_SINK_WEB_PORT", 6067, "Port of the sink's /metrics, /healthz and /readyz."
     )
 
+    # -- sandbox --------------------------------------------------------------------------
+    sandbox_port: int = _env(
+        "HOOKSTREAM_SANDBOX_PORT",
+        8090,
+        "Port of the local Intercom sandbox (`hookstream sandbox`, dev mode).",
+        ge=0,
+        le=65535,
+    )
+
     @field_validator("intercom_client_secrets", mode="before")
     @classmethod
     def _split_secrets(cls, value: object) -> object:
