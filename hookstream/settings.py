@@ -197,6 +197,21 @@ class Settings(BaseSettings):
     sink_web_port: int = _env(
         "HOOKSTREAM_SINK_WEB_PORT", 6067, "Port of the sink's /metrics, /healthz and /readyz."
     )
+    sink_id: str = _env(
+        "HOOKSTREAM_SINK_ID", "hookstream-sink", "Faust app id of the sink (its consumer group)."
+    )
+    sink_dedup_max_entries: int = _env(
+        "HOOKSTREAM_SINK_DEDUP_MAX_ENTRIES",
+        1_000_000,
+        "Most events the sink remembers for deduplication (about 110 bytes each).",
+        ge=1,
+    )
+    sink_rate_window_seconds: float = _env(
+        "HOOKSTREAM_SINK_RATE_WINDOW_SECONDS",
+        10.0,
+        "Length of Intercom's rate-limit window (10 s; shorter only against the sandbox).",
+        gt=0,
+    )
 
     # -- sandbox --------------------------------------------------------------------------
     sandbox_port: int = _env(
