@@ -2,11 +2,13 @@
 idempotent producer), or, when Kafka is slow or away, committed to the fsync'd spool, which a
 background task drains into Kafka in order as soon as Kafka answers again.
 
-While the spool holds anything, new records join it rather than overtake it; a record whose
-produce timed out is spooled and, should that produce still succeed later, lands twice (the
-streams worker drops the double; `hookstream_ingest_late_acks_total` counts them). The drain
-sends one batch at a time and waits for every answer before it sends again, so a long outage
-does not pile copies into the producer.
+A produce that is not acknowledged within the produce timeout is spooled; a few in a row, or
+a connection error, mark Kafka down, and later records go straight to the spool (so answers
+stay fast) until the drain gets a batch through. A record whose produce timed out but later
+succeeded after all lands twice (the streams worker drops the double;
+`hookstream_ingest_late_acks_total` counts them). The drain sends one batch at a time and
+waits for every answer before it sends again, so a long outage does not pile copies into the
+producer.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class WriterConfig:
     retry_interval: float = 0.5
     shutdown_timeout: float = 10.0
     linger_ms: int = 2
+    timeouts_before_down: int = 3
     request_timeout_ms: int = 10_000
 
 
@@ -64,6 +67,7 @@ class DurableWriter:
         self._spool = spool
         self._producer: AIOKafkaProducer | None = None
         self._kafka_up = False
+        self._timeout_streak = 0
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -103,8 +107,7 @@ class DurableWriter:
         Raises `NotDurable` (or `SpoolFull`) when neither could take it.
         """
         producer = self._producer
-        direct = self._kafka_up and producer is not None and self._spool.depth == 0
-        if direct and producer is not None and await self._produce(producer, record):
+        if self._kafka_up and producer is not None and await self._produce(producer, record):
             metrics.DURABLE.labels("kafka").inc()
             return "kafka"
         await self._spool.append(record.topic, record.key, record.value, record.headers)
@@ -122,11 +125,17 @@ class DurableWriter:
                     record.topic, record.value, key=record.key, headers=record.headers
                 )
                 await asyncio.shield(pending)
-        except (TimeoutError, KafkaError) as exc:
-            self._mark_down(exc)
+        except TimeoutError as exc:
+            self._timeout_streak += 1
+            if self._timeout_streak >= self._config.timeouts_before_down:
+                self._mark_down(exc)
             if pending is not None and not pending.done():
                 pending.add_done_callback(_count_late_ack)
             return False
+        except KafkaError as exc:
+            self._mark_down(exc)
+            return False
+        self._timeout_streak = 0
         metrics.PRODUCE_LATENCY.observe(time.perf_counter() - started)
         return True
 
@@ -140,6 +149,7 @@ class DurableWriter:
         if not self._kafka_up:
             log.info("kafka_available", spool_depth=self._spool.depth)
         self._kafka_up = True
+        self._timeout_streak = 0
         metrics.KAFKA_UP.set(1)
 
     async def _connect(self) -> bool:
@@ -163,8 +173,7 @@ class DurableWriter:
             self._mark_down(exc)
             return False
         self._producer = producer
-        if self._spool.depth == 0:
-            self._mark_up()
+        self._mark_up()
         return True
 
     async def _close_producer(self) -> None:
@@ -224,8 +233,7 @@ class DurableWriter:
             errors = [r for r in results if isinstance(r, BaseException)]
             self._mark_down(errors[0] if errors else RuntimeError("send failed"))
             return False
-        if self._spool.depth == 0:
-            self._mark_up()
+        self._mark_up()
         log.info("spool_drained", records=len(acked), left=self._spool.depth)
         return True
 

@@ -237,8 +237,8 @@ class Spool:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("DELETE FROM spool WHERE seq = ?", [(r.seq,) for r in records])
-            (oldest,) = self._db.execute("SELECT MIN(spooled_at) FROM spool").fetchone()
+            first = self._db.execute("SELECT spooled_at FROM spool ORDER BY seq LIMIT 1").fetchone()
         self._count -= len(records)
         self._bytes -= sum(record.size for record in records)
-        self._oldest = oldest
+        self._oldest = first[0] if first else None
         self._refused_since_delete = False

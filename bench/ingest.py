@@ -1,0 +1,164 @@
+"""Ingest benchmark: signed, persisted webhooks/s and latency beside a no-op baseline.
+
+    python -m bench.ingest [--requests N] [--concurrency C] [--rounds R] [--workers W]
+
+Starts a broker (or uses KAFKA_BOOTSTRAP_SERVERS), the ingest (`hookstream ingest`) and the
+baseline (the same uvicorn settings serving `bench.noop_app`), then drives both with the Go
+load generator (a separate process; every request a distinct, pre-signed notification):
+closed-loop peak rounds, alternating baseline and ingest, then an open-loop run of each at
+half the ingest's median peak. Prints medians; writes bench/results/ingest.json. A run that
+was cut short stops the benchmark instead of printing figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.harness import (
+    broker,
+    build_loadgen,
+    loadgen,
+    median,
+    print_table,
+    rss_mib,
+    save,
+    serve,
+)
+from hookstream import localkafka
+
+SECRET = "bench-secret"
+TARGET_SHARE = 0.60
+TARGET_P99_MS = 50.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=20_000, help="per peak round")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers, both servers")
+    parser.add_argument("--half-rate-seconds", type=float, default=10.0)
+    args = parser.parse_args()
+
+    binary = build_loadgen()
+    with broker() as bootstrap, tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        work = Path(tmp)
+        ingest_port, noop_port = localkafka.free_port(), localkafka.free_port()
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "INTERCOM_CLIENT_SECRET": SECRET,
+            "HOOKSTREAM_SPOOL_PATH": str(work / "spool.sqlite3"),
+            "HOOKSTREAM_RAW_TOPIC": f"bench.raw.{uuid.uuid4().hex[:8]}",
+            "HOOKSTREAM_LOG_LEVEL": "warning",
+            "HOOKSTREAM_LOG_FORMAT": "json",
+        }
+        workers = ["--workers", str(args.workers)]
+        ingest_cmd = [sys.executable, "-m", "hookstream.cli", "ingest", "--port", str(ingest_port)]
+        noop_cmd = [sys.executable, "-m", "uvicorn", "bench.noop_app:app", "--port",
+                    str(noop_port), "--loop", "uvloop", "--http", "httptools",
+                    "--no-access-log", "--log-level", "warning"]  # fmt: skip
+        ingest_cmd += workers
+        noop_cmd += workers
+        urls = {
+            "ingest": f"http://127.0.0.1:{ingest_port}",
+            "baseline": f"http://127.0.0.1:{noop_port}",
+        }
+        with (
+            serve(noop_cmd, urls["baseline"] + "/healthz", env, work / "noop.log") as noop_pid,
+            serve(ingest_cmd, urls["ingest"] + "/healthz", env, work / "ingest.log") as pid,
+        ):
+            peaks: dict[str, list[dict[str, Any]]] = {"baseline": [], "ingest": []}
+            for url in urls.values():  # warm-up: connections, topic metadata
+                loadgen(binary, url + "/webhooks/intercom", n=2000, secret=SECRET)
+            for _round in range(args.rounds):
+                for name, url in urls.items():
+                    peaks[name].append(
+                        loadgen(
+                            binary,
+                            url + "/webhooks/intercom",
+                            n=args.requests,
+                            concurrency=args.concurrency,
+                            secret=SECRET,
+                        )
+                    )
+            ingest_peak = median([r["per_second"] for r in peaks["ingest"]])
+            half_rate = round(ingest_peak / 2)
+            half = {
+                name: loadgen(
+                    binary,
+                    url + "/webhooks/intercom",
+                    rate=half_rate,
+                    n=int(half_rate * args.half_rate_seconds),
+                    concurrency=max(args.concurrency, 256),
+                    secret=SECRET,
+                )
+                for name, url in urls.items()
+            }
+            durable = _durable_counts(urls["ingest"])
+            memory = {"ingest": rss_mib(pid), "baseline": rss_mib(noop_pid)}
+
+    _report(args, peaks, half, durable=durable, memory=memory)
+
+
+def _durable_counts(url: str) -> dict[str, float]:
+    text = httpx.get(url + "/metrics").text
+    return {
+        via: float(value)
+        for via, value in re.findall(r'hookstream_ingest_durable_total\{via="(\w+)"\} (\S+)', text)
+    }
+
+
+def _report(
+    args: argparse.Namespace,
+    peaks: dict[str, list[dict[str, Any]]],
+    half: dict[str, dict[str, Any]],
+    *,
+    durable: dict[str, float],
+    memory: dict[str, float],
+) -> None:
+    def peak(name: str, key: str) -> float:
+        return median([r[key] for r in peaks[name]])
+
+    share = peak("ingest", "per_second") / peak("baseline", "per_second")
+    half_rate = round(half["ingest"]["offered_rate"])
+    rows = [
+        ["figure", "ingest", "baseline (no-op)", "ingest/baseline", "target"],
+        ["peak req/s (median)", f"{peak('ingest', 'per_second'):.0f}",
+         f"{peak('baseline', 'per_second'):.0f}", f"{share:.0%}", f">= {TARGET_SHARE:.0%}"],
+        ["peak p50 ms", f"{peak('ingest', 'p50_ms'):.1f}", f"{peak('baseline', 'p50_ms'):.1f}",
+         "", ""],
+        ["peak p99 ms", f"{peak('ingest', 'p99_ms'):.1f}", f"{peak('baseline', 'p99_ms'):.1f}",
+         "", ""],
+        [f"p50 ms at {half_rate}/s", f"{half['ingest']['p50_ms']:.1f}",
+         f"{half['baseline']['p50_ms']:.1f}", "", ""],
+        [f"p99 ms at {half_rate}/s", f"{half['ingest']['p99_ms']:.1f}",
+         f"{half['baseline']['p99_ms']:.1f}", "", f"< {TARGET_P99_MS:.0f}"],
+        ["RSS MiB at the end", f"{memory['ingest']:.0f}", f"{memory['baseline']:.0f}", "", ""],
+    ]  # fmt: skip
+    print_table(
+        f"ingest: {args.rounds} rounds x {args.requests} signed webhooks, concurrency "
+        f"{args.concurrency}, {args.workers} worker(s), {os.cpu_count()} cores",
+        rows,
+    )
+    print(f"durable via kafka: {durable.get('kafka', 0):.0f}, via spool: "
+          f"{durable.get('spool', 0):.0f}")  # fmt: skip
+    path = save(
+        "ingest",
+        {"peaks": peaks, "half_rate": half, "durable": durable, "rss_mib": memory,
+         "share_of_baseline": share},
+    )  # fmt: skip
+    print(f"written: {path}")
+
+
+if __name__ == "__main__":
+    main()
