@@ -248,8 +248,9 @@ async def _run(plan: SendPlan, client: httpx.AsyncClient) -> Summary:
         if plan.rate:
             await asyncio.sleep(max(started + index / plan.rate - time.perf_counter(), 0))
         body = bodies[index]
-        if repeats is not None:
-            await done[repeats].wait()
+        previous = waits_for[index]
+        if previous is not None:
+            await done[previous].wait()
         try:
             return await deliver(
                 client,
@@ -265,14 +266,24 @@ async def _run(plan: SendPlan, client: httpx.AsyncClient) -> Summary:
         finally:
             done[index].set()
 
-    for repeats in schedule:
-        if repeats is not None:
-            original = bodies[repeats]
-            bodies.append(redelivery(original) if isinstance(original, dict) else original)
-        elif plan.body is not None:
-            bodies.append(plan.body)
-        else:
-            bodies.append(build_notification(next(topic_cycle), app_id=plan.app_id))
+    # A duplicate re-delivers the latest send of its notification (delivery_attempts + 1)
+    # once that send is done, so a notification's deliveries arrive in attempt order.
+    waits_for: list[int | None] = []
+    latest: dict[int, int] = {}
+    for index, repeats in enumerate(schedule):
+        if repeats is None:
+            waits_for.append(None)
+            bodies.append(
+                plan.body
+                if plan.body is not None
+                else build_notification(next(topic_cycle), app_id=plan.app_id)
+            )
+            continue
+        previous = latest.get(repeats, repeats)
+        waits_for.append(previous)
+        original = bodies[previous]
+        bodies.append(redelivery(original) if isinstance(original, dict) else original)
+        latest[repeats] = index
     deliveries = await asyncio.gather(
         *(one(index, repeats) for index, repeats in enumerate(schedule))
     )
