@@ -15,6 +15,15 @@ Routed topics (`<prefix><intercom topic>`, default prefix `intercom.`), written 
 Dead-letter topics add `hookstream-dlq-reason`, `hookstream-dlq-source-topic`,
 `hookstream-dlq-source-partition`, `hookstream-dlq-source-offset` and keep the original
 key, value and headers.
+
+Data events (`HOOKSTREAM_DATA_EVENTS_TOPIC`, default `intercom.data-events`), read by the sink:
+    key     the event's identifier (`hookstream.dataevents.event_key`), so one contact's
+            events share a partition and keep their order
+    value   one JSON data event as Intercom's `POST /events` takes it
+Their dead letters (`HOOKSTREAM_DATA_EVENTS_DLQ_TOPIC`) carry `hookstream-dlq-reason` =
+`invalid_event` | `rejected` | `retries_exhausted`, `hookstream-dlq-detail` (the validation
+errors as JSON, or what failed), and for Intercom's refusals `hookstream-dlq-intercom-status`
+and `hookstream-dlq-intercom-error` (Intercom's `error.list` body, at most 4 KiB).
 """
 
 from __future__ import annotations
@@ -31,6 +40,9 @@ HEADER_DLQ_REASON = "hookstream-dlq-reason"
 HEADER_DLQ_SOURCE_TOPIC = "hookstream-dlq-source-topic"
 HEADER_DLQ_SOURCE_PARTITION = "hookstream-dlq-source-partition"
 HEADER_DLQ_SOURCE_OFFSET = "hookstream-dlq-source-offset"
+HEADER_DLQ_DETAIL = "hookstream-dlq-detail"
+HEADER_DLQ_INTERCOM_STATUS = "hookstream-dlq-intercom-status"
+HEADER_DLQ_INTERCOM_ERROR = "hookstream-dlq-intercom-error"
 
 PING_TOPIC = "ping"
 
