@@ -22,12 +22,14 @@ from hookstream.contract import (
     HEADER_TOPIC,
     encode_headers,
 )
+from hookstream.dataevents import event_key
 from hookstream.logs import get_logger
 from hookstream.settings import Settings
 from ingest import metrics
 from ingest.body import read_body
 from ingest.durable import DurableWriter, OutgoingRecord, WriterConfig
 from ingest.errors import IngestError, NotDurable
+from ingest.events import accept_data_events
 from ingest.notification import parse_notification
 from ingest.signature import verify_signature
 from ingest.spool import Spool
@@ -35,6 +37,7 @@ from ingest.spool import Spool
 log = get_logger(__name__)
 
 WEBHOOK_PATH = "/webhooks/intercom"
+EVENTS_PATH = "/events"
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"description": description, "content": {"application/json": {}}}
     for status, description in {
@@ -57,6 +60,17 @@ def error_response(error: IngestError) -> Response:
     return json_response(body, error.status)
 
 
+async def write_durably(writer: DurableWriter, record: OutgoingRecord) -> str:
+    """Write through `writer`; anything but a refusal becomes `NotDurable` (503: retry)."""
+    try:
+        return await writer.write(record)
+    except IngestError:
+        raise
+    except Exception as exc:
+        log.exception("write_failed", topic=record.topic, key=record.key.decode(errors="replace"))
+        raise NotDurable(f"the record could not be stored: {exc!r}") from exc
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The ingest app for `settings`. Refuses to build without a client secret."""
     secrets = settings.client_secrets
@@ -67,7 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         writer_config = WriterConfig(
             bootstrap_servers=settings.kafka_bootstrap_servers,
-            topics=(settings.raw_topic,),
+            topics=(settings.raw_topic, settings.data_events_topic),
             produce_timeout=settings.produce_timeout_seconds,
         )
         async with (
@@ -124,19 +138,63 @@ def create_app(settings: Settings) -> FastAPI:
                 HEADER_RECEIVED_AT: int(time.time() * 1000),
             }
         )
-        writer: DurableWriter = request.app.state.writer
         record = OutgoingRecord(settings.raw_topic, notification.key, body, headers)
-        try:
-            via = await writer.write(record)
-        except IngestError:
-            raise
-        except Exception as exc:  # a refusal is 4xx; anything else means "not durable"
-            log.exception("write_failed", notification_id=notification.id)
-            raise NotDurable(f"the notification could not be stored: {exc!r}") from exc
+        via = await write_durably(request.app.state.writer, record)
         metrics.REQUESTS.labels(WEBHOOK_PATH, "accepted").inc()
         metrics.RECEIVED_BYTES.inc(len(body))
         log.debug("webhook_accepted", notification_id=notification.id, via=via)
         return json_response({"status": "accepted", "id": notification.id, "durable_in": via})
+
+    @app.post(
+        EVENTS_PATH,
+        status_code=202,
+        summary="Queue data events for Intercom (one event, or a list: all or none)",
+        responses={
+            202: {"description": "Every event is durable and queued for the sink."},
+            400: {"description": "Not JSON.", "content": {"application/json": {}}},
+            401: {
+                "description": "Bearer token missing or wrong.",
+                "content": {"application/json": {}},
+            },
+            413: _ERROR_RESPONSES[413],
+            422: {
+                "description": "Invalid events, with errors per item; none was queued.",
+                "content": {"application/json": {}},
+            },
+            503: _ERROR_RESPONSES[503],
+        },
+        openapi_extra={
+            "parameters": [
+                {
+                    "name": "Authorization",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^Bearer .+$"},
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "oneOf": [
+                                {"type": "object"},
+                                {"type": "array", "items": {"type": "object"}},
+                            ]
+                        }
+                    }
+                },
+            },
+        },
+    )
+    async def receive_data_events(request: Request) -> Response:
+        events = await accept_data_events(request, settings)
+        writer: DurableWriter = request.app.state.writer
+        for event in events:
+            record = OutgoingRecord(settings.data_events_topic, event_key(event), event.body(), [])
+            await write_durably(writer, record)
+        metrics.REQUESTS.labels(EVENTS_PATH, "accepted").inc()
+        return json_response({"status": "accepted", "events": len(events)}, 202)
 
     @app.head(WEBHOOK_PATH, summary="URL validation: Intercom sends HEAD when registering")
     async def validate_webhook_url() -> Response:

@@ -7,7 +7,7 @@ IngestError
  │    ├── BodyTooLarge             the body is over the configured limit (413)
  │    ├── NotANotification         not JSON, or not an Intercom notification envelope (400)
  │    ├── NotAuthenticated         POST /events without the right bearer token (401)
- │    └── DataEventsInvalid        POST /events with events that fail validation (422)
+ │    └── InvalidDataEvents        POST /events with events that fail validation (422)
  └── NotDurable                    neither Kafka nor the spool could take the record (503)
       └── SpoolFull                the spool is at capacity (503)
 """
@@ -71,7 +71,7 @@ class NotAuthenticated(RequestRefused):
     code = "unauthorized"
 
 
-class DataEventsInvalid(RequestRefused):
+class InvalidDataEvents(RequestRefused):
     """POST /events carried events that fail validation; none was accepted."""
 
     status = 422

@@ -1,0 +1,48 @@
+"""`POST /events`: what a request must be before its data events are queued for Intercom.
+The validation itself is `hookstream.dataevents`, the code the sink runs too."""
+
+from __future__ import annotations
+
+import hmac
+
+import orjson
+from starlette.requests import Request
+
+from hookstream.dataevents import DataEvent, validate_events
+from hookstream.errors import DataEventInvalid, DataEventsInvalid
+from hookstream.settings import Settings
+from ingest.body import read_body
+from ingest.errors import InvalidDataEvents, NotAuthenticated, RequestRefused
+
+_BEARER = "bearer "
+
+
+def check_bearer_token(header: str | None, settings: Settings) -> None:
+    """Return when `header` carries HOOKSTREAM_API_TOKEN (compared in constant time)."""
+    if settings.api_token is None:
+        raise NotAuthenticated("POST /events is disabled: HOOKSTREAM_API_TOKEN is not set")
+    if not header or not header.lower().startswith(_BEARER):
+        raise NotAuthenticated("an Authorization: Bearer <token> header is required")
+    given = header[len(_BEARER) :].strip().encode()
+    if not hmac.compare_digest(given, settings.api_token.get_secret_value().encode()):
+        raise NotAuthenticated("the bearer token is not valid")
+
+
+async def accept_data_events(request: Request, settings: Settings) -> list[DataEvent]:
+    """The valid events of the request (one object or a list): all of them, or a refusal
+    saying what is wrong with each invalid one."""
+    check_bearer_token(request.headers.get("authorization"), settings)
+    body = await read_body(request, settings.max_body_bytes)
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestRefused(f"the body is not JSON: {exc}") from exc
+    try:
+        return validate_events(payload)
+    except DataEventsInvalid as exc:
+        raise InvalidDataEvents(
+            f"{len(exc.items)} of {exc.total} events are invalid; none was accepted",
+            items=exc.items_as_dicts(),
+        ) from exc
+    except DataEventInvalid as exc:
+        raise InvalidDataEvents(str(exc), errors=exc.as_dicts()) from exc
