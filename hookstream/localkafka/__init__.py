@@ -1,6 +1,7 @@
 """A real single-node Apache Kafka broker for dev mode, tests and benchmarks."""
 
 from hookstream.localkafka.launcher import (
+    DEFAULT_CACHE_DIR,
     DEFAULT_DATA_DIR,
     DEFAULT_PORT,
     KAFKA_VERSION,
@@ -15,6 +16,7 @@ from hookstream.localkafka.launcher import (
 )
 
 __all__ = [
+    "DEFAULT_CACHE_DIR",
     "DEFAULT_DATA_DIR",
     "DEFAULT_PORT",
     "KAFKA_VERSION",
