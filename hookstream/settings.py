@@ -206,6 +206,12 @@ class Settings(BaseSettings):
         "Most events the sink remembers for deduplication (about 110 bytes each).",
         ge=1,
     )
+    sink_session_timeout_seconds: float = _env(
+        "HOOKSTREAM_SINK_SESSION_TIMEOUT_SECONDS",
+        10.0,
+        "How long the group waits for a silent sink before moving its partitions.",
+        ge=6,
+    )
     sink_rate_window_seconds: float = _env(
         "HOOKSTREAM_SINK_RATE_WINDOW_SECONDS",
         10.0,
@@ -250,6 +256,18 @@ class Settings(BaseSettings):
         if self.intercom_api_base_url:
             return self.intercom_api_base_url.rstrip("/")
         return INTERCOM_REGION_BASE_URLS[self.intercom_region]
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(environment variable, default, description) of every setting, in declaration order."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        variable = alias.choices[0] if isinstance(alias, AliasChoices) else name.upper()
+        default = field.get_default(call_default_factory=True)
+        shown = "" if default is None or default == [] else str(default)
+        rows.append((str(variable), shown, field.description or ""))
+    return rows
 
 
 def load_settings(**overrides: Any) -> Settings:
