@@ -14,6 +14,7 @@ import click
 
 from hookstream import localkafka
 from hookstream.errors import LocalKafkaError
+from hookstream.settings import settings_table
 
 # name -> "module:attribute" of a click command, loaded on use.
 _LAZY_COMMANDS = {
@@ -64,6 +65,20 @@ def main() -> None:
 
     Every service reads its settings from environment variables (see the README).
     """
+
+
+@main.command("settings")
+@click.option("--markdown", is_flag=True, help="Print a Markdown table (as in the README).")
+def settings_command(markdown: bool) -> None:
+    """List every setting: its environment variable, default and meaning."""
+    rows = settings_table()
+    if markdown:
+        click.echo("| variable | default | meaning |\n| --- | --- | --- |")
+        for variable, default, description in rows:
+            click.echo(f"| `{variable}` | {f'`{default}`' if default else ''} | {description} |")
+        return
+    for variable, default, description in rows:
+        click.echo(f"{variable}={default}\n    {description}")
 
 
 @main.group("kafka")
