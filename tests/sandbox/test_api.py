@@ -77,7 +77,8 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     assert body["request_id"]
     assert body["errors"][0]["code"] == code
     assert all(name in response.headers for name in RATE_HEADERS)
-    return body["errors"][0]
+    error: dict[str, Any] = body["errors"][0]
+    return error
 
 
 async def test_a_valid_event_is_accepted_with_202_an_empty_body_and_rate_headers(
