@@ -1,0 +1,122 @@
+"""schemathesis over the ingest's own OpenAPI schema, against a real `hookstream ingest`
+on the real broker: whatever it is sent, it never answers 500, and every refusal is a JSON
+error with a status the schema documents. Half the webhook bodies are signed correctly, so
+the fuzzing reaches past the signature check."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import Case
+from schemathesis.openapi import from_url
+
+from hookstream import localkafka
+from tests.support.kafka import unique_name
+
+pytestmark = pytest.mark.integration
+SECRET = "fuzz-secret"
+TOKEN = "fuzz-token"
+EXAMPLES_PER_OPERATION = 60
+
+
+@pytest.fixture(scope="module")
+def ingest_url(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    work: Path = tmp_path_factory.mktemp("fuzz-ingest")
+    port = localkafka.free_port()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "INTERCOM_CLIENT_SECRET": SECRET,
+        "HOOKSTREAM_API_TOKEN": TOKEN,
+        "HOOKSTREAM_SPOOL_PATH": str(work / "spool.sqlite3"),
+        "HOOKSTREAM_RAW_TOPIC": unique_name("fuzz.raw"),
+        "HOOKSTREAM_DATA_EVENTS_TOPIC": unique_name("fuzz.events"),
+        "HOOKSTREAM_MAX_BODY_BYTES": "65536",
+        "HOOKSTREAM_LOG_LEVEL": "warning",
+    }
+    with (work / "ingest.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hookstream.cli", "ingest", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_no_input_yields_a_500_and_every_refusal_is_documented_json(ingest_url: str) -> None:
+    schema = from_url(f"{ingest_url}/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {(op.method.upper(), op.path) for op in operations} >= {
+        ("POST", "/webhooks/intercom"),
+        ("HEAD", "/webhooks/intercom"),
+        ("POST", "/events"),
+        ("GET", "/readyz"),
+    }
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case: Case) -> None:
+            _send_and_check(case, ingest_url)
+
+        check()
+
+
+def _send_and_check(case: Case, ingest_url: str) -> None:
+    headers = dict(case.headers or {})
+    content: bytes | None = None
+    if case.body is not None and not isinstance(case.body, schemathesis.core.NotSet):
+        content = json.dumps(case.body).encode()
+        headers["Content-Type"] = "application/json"
+        signed = hashlib.sha256(content).digest()[0] % 2 == 0
+        if case.path == "/webhooks/intercom" and signed:
+            digest = hmac.new(SECRET.encode(), content, hashlib.sha1).hexdigest()
+            headers["X-Hub-Signature"] = f"sha1={digest}"
+        if case.path == "/events" and signed:
+            headers["Authorization"] = f"Bearer {TOKEN}"
+    response = httpx.request(
+        case.method,
+        ingest_url + case.formatted_path,
+        params=case.query,
+        headers={k: str(v) for k, v in headers.items()},
+        content=content,
+        timeout=10,
+    )
+    assert response.status_code != 500, response.text
+    documented = set(case.operation.definition.raw.get("responses", {})) | {"422"}
+    if case.method.upper() != "HEAD":
+        assert str(response.status_code) in documented, (response.status_code, response.text)
+    if response.status_code >= 400:
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.json()
