@@ -42,10 +42,12 @@ from sandbox.validation import parse_event
 log = get_logger(__name__)
 
 
-def _json(
-    content: object, status_code: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(orjson.dumps(content), status_code, headers, media_type="application/json")
+def _json(content: object, status_code: int = 200, decision: Decision | None = None) -> Response:
+    """A JSON answer; with a rate decision, its `X-RateLimit-*` headers too."""
+    response = Response(orjson.dumps(content), status_code, media_type="application/json")
+    if decision is not None:
+        response.raw_headers.extend(decision.raw_headers())
+    return response
 
 
 def error_body(code: str, message: str | None, field: str | None = None) -> dict[str, Any]:
@@ -94,15 +96,18 @@ class _Call:
     def error(self, error: ApiError) -> Response:
         """The one place an `ApiError` becomes an answer: Intercom's body, the rate headers."""
         self.sandbox.recorder.answered(error.status)
-        headers = (self.decision or self.sandbox.limiter.peek()).headers()
-        return _json(error_body(error.code, error.message, error.field), error.status, headers)
+        decision = self.decision or self.sandbox.limiter.peek()
+        return _json(error_body(error.code, error.message, error.field), error.status, decision)
 
-    def answer(self, response: Response) -> Response:
-        """A successful answer, with the rate headers."""
+    def answer(self, status: int, content: object = None) -> Response:
+        """A successful answer (JSON `content`, or no body), with the rate headers."""
         assert self.decision is not None  # noqa: S101 - begin() succeeded before any answer
-        self.sandbox.recorder.answered(response.status_code)
-        response.headers.update(self.decision.headers())
-        return response
+        self.sandbox.recorder.answered(status)
+        if content is None:
+            response = Response(b"", status)
+            response.raw_headers.extend(self.decision.raw_headers())
+            return response
+        return _json(content, status, self.decision)
 
 
 async def post_event(request: Request) -> Response:
@@ -120,7 +125,7 @@ async def post_event(request: Request) -> Response:
     sandbox.recorder.accept(
         event, received_at=sandbox.clock(), request_id=str(uuid.uuid4()), version=version
     )
-    return call.answer(Response(b"", 202))
+    return call.answer(202)
 
 
 _LIST_FILTERS = {"user_id": "user_id", "email": "email", "intercom_user_id": "id"}
@@ -157,9 +162,9 @@ async def list_events(request: Request) -> Response:
         == wanted
     ]
     if params.get("summary") == "true":
-        return call.answer(_json(_summary(name, value, events)))
+        return call.answer(200, _summary(name, value, events))
     listed = [{"type": "event", **event} for event in events]
-    return call.answer(_json({"type": "event.list", "events": listed, "pages": {}}))
+    return call.answer(200, {"type": "event.list", "events": listed, "pages": {}})
 
 
 def _summary(name: str, value: str, events: list[dict[str, Any]]) -> dict[str, Any]:

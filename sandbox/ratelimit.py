@@ -49,13 +49,13 @@ class Decision:
     remaining: int
     reset: int
 
-    def headers(self) -> dict[str, str]:
-        """`X-RateLimit-*` headers for this answer."""
-        return {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(self.reset),
-        }
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """The same headers, encoded for an ASGI answer."""
+        return [
+            (b"x-ratelimit-limit", b"%d" % self.limit),
+            (b"x-ratelimit-remaining", b"%d" % self.remaining),
+            (b"x-ratelimit-reset", b"%d" % self.reset),
+        ]
 
 
 class FixedWindowLimiter:

@@ -30,7 +30,7 @@ def serving(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
         app,
         log_config=None,
         access_log=False,
-        lifespan="off",
+        lifespan="auto",
         timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)
