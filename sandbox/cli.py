@@ -106,8 +106,8 @@ def sandbox_command(
     config, reset)."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    if unlimited and (workspace or window_limit is not None):
-        raise click.UsageError("--unlimited excludes --workspace and --window-limit")
+    if sum([unlimited, workspace, window_limit is not None]) > 1:
+        raise click.UsageError("give one of --window-limit, --workspace and --unlimited")
     limit: int | None = window_limit
     if limit is None and not unlimited:
         limit = WORKSPACE_WINDOW_LIMIT if workspace else APP_WINDOW_LIMIT
