@@ -365,3 +365,16 @@ async def test_unknown_paths_answer_intercoms_not_found_shape(api: httpx.AsyncCl
 
     assert response.status_code == 404
     assert response.json()["errors"][0]["code"] == "not_found"
+
+
+async def test_calls_refused_for_their_headers_are_not_charged_but_bad_bodies_are(
+    api: httpx.AsyncClient,
+) -> None:
+    await post(api, event(), Accept="text/html")
+    await post(api, event(), **{"Intercom-Version": "0.1"})
+    bad_body = await post(api, event(created_at=None))
+
+    assert bad_body.status_code == 400
+    assert bad_body.headers["x-ratelimit-remaining"] == "4"
+    windows = (await api.get("/sandbox/stats")).json()["windows"]
+    assert [window["admitted"] for window in windows] == [1]

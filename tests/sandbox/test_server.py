@@ -12,8 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from sandbox import SandboxConfig, create_app
+from sandbox.cli import sandbox_command
 from sandbox.server import serving
 
 HEADERS = {
@@ -85,3 +87,10 @@ def test_the_command_serves_the_api_with_the_given_limit_and_token(tmp_path: Pat
     assert statuses == [202, 202, 429]
     assert wrong_token.status_code == 401
     assert exit_code == 0
+
+
+def test_the_command_takes_one_kind_of_limit() -> None:
+    result = CliRunner().invoke(sandbox_command, ["--workspace", "--unlimited"])
+
+    assert result.exit_code == 2
+    assert "give one of --window-limit, --workspace and --unlimited" in result.output
