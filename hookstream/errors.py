@@ -2,6 +2,10 @@
 
 HookstreamError
  ├── LocalKafkaError      the local broker could not be fetched, formatted, started or stopped
+ ├── KafkaUnreachable     no broker answered within the bounded wait (operator commands)
+ ├── TopicNotFound        an operator command names a topic that does not exist
+ ├── TopicAdminFailed     the broker refused to create or describe a topic
+ ├── ReplayFailed         a replay could not produce or commit (what moved is reported)
  └── DataEventInvalid     a data event fails validation (`errors`: one FieldError per problem)
       └── DataEventsInvalid   a list of data events fails validation (`items`: errors by index)
 """
@@ -17,6 +21,23 @@ class HookstreamError(Exception):
 
 class LocalKafkaError(HookstreamError):
     """The local Kafka broker could not be fetched, formatted, started or stopped."""
+
+
+class KafkaUnreachable(HookstreamError):
+    """No Kafka broker answered at the bootstrap address within the bounded wait."""
+
+
+class TopicNotFound(HookstreamError):
+    """A topic named by an operator command does not exist on the cluster."""
+
+
+class TopicAdminFailed(HookstreamError):
+    """The broker refused to create or describe a topic (the message says why)."""
+
+
+class ReplayFailed(HookstreamError):
+    """A replay could not produce a record or commit its progress; the message says what
+    was moved before it stopped."""
 
 
 @dataclass(frozen=True, slots=True)

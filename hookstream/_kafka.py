@@ -1,0 +1,126 @@
+"""Kafka clients for the operator commands: started within a bounded wait, closed by their
+context manager, foreign errors translated once into `hookstream.errors`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError, KafkaError
+
+from hookstream.errors import KafkaUnreachable, TopicAdminFailed, TopicNotFound
+
+T = TypeVar("T")
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
+def _unreachable(bootstrap: str, wait_seconds: float, exc: BaseException) -> KafkaUnreachable:
+    detail = f": {exc}" if str(exc) else ""
+    return KafkaUnreachable(f"cannot reach Kafka at {bootstrap} within {wait_seconds:g} s{detail}")
+
+
+async def _start(client: Any, bootstrap: str, wait_seconds: float) -> None:
+    try:
+        async with asyncio.timeout(wait_seconds):
+            await client.start()
+    except (TimeoutError, KafkaConnectionError) as exc:
+        raise _unreachable(bootstrap, wait_seconds, exc) from exc
+
+
+async def bounded(awaitable: Awaitable[T], *, what: str, wait_seconds: float) -> T:
+    """Await a broker call for at most `wait_seconds`; its failure is a `TopicAdminFailed`
+    naming `what` was attempted."""
+    try:
+        async with asyncio.timeout(wait_seconds):
+            return await awaitable
+    except TimeoutError as exc:
+        raise TopicAdminFailed(f"{what}: no answer within {wait_seconds:g} s") from exc
+    except KafkaError as exc:
+        raise TopicAdminFailed(f"{what}: {exc}") from exc
+
+
+@asynccontextmanager
+async def admin_client(
+    bootstrap: str, *, wait_seconds: float
+) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client whose requests give up after `wait_seconds`."""
+    client = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="hookstream-ops",
+        request_timeout_ms=max(1000, int(wait_seconds * 1000)),
+    )
+    try:
+        await _start(client, bootstrap, wait_seconds)
+        yield client
+    finally:
+        await client.close()
+
+
+@asynccontextmanager
+async def consumer(bootstrap: str, *, wait_seconds: float, **config: Any) -> AsyncIterator[Any]:
+    """A started consumer (no subscription: callers assign partitions)."""
+    client = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        client_id="hookstream-ops",
+        enable_auto_commit=False,
+        **config,
+    )
+    try:
+        await _start(client, bootstrap, wait_seconds)
+        yield client
+    finally:
+        await client.stop()
+
+
+@asynccontextmanager
+async def producer(bootstrap: str, *, wait_seconds: float, **config: Any) -> AsyncIterator[Any]:
+    """A started producer."""
+    client = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="hookstream-ops", **config)
+    try:
+        await _start(client, bootstrap, wait_seconds)
+        yield client
+    finally:
+        await client.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class TopicLayout:
+    """A topic's partitions and replication factor, from the cluster's metadata."""
+
+    name: str
+    partitions: int
+    replication: int
+
+
+async def topic_layouts(
+    admin: AIOKafkaAdminClient, *, wait_seconds: float
+) -> dict[str, TopicLayout]:
+    """Every topic on the cluster. A metadata request for all topics: unlike one naming a
+    topic, it never makes a broker with `auto.create.topics.enable` create it."""
+    described = await bounded(
+        admin.describe_topics(None), what="list topics", wait_seconds=wait_seconds
+    )
+    layouts: dict[str, TopicLayout] = {}
+    for topic in described:
+        if topic["error_code"] != 0 or topic.get("is_internal"):
+            continue
+        partitions = topic["partitions"]
+        replication = max((len(p["replicas"]) for p in partitions), default=0)
+        layouts[topic["topic"]] = TopicLayout(topic["topic"], len(partitions), replication)
+    return layouts
+
+
+async def require_topic(
+    admin: AIOKafkaAdminClient, topic: str, *, wait_seconds: float
+) -> TopicLayout:
+    """The layout of `topic`; `TopicNotFound` when it does not exist."""
+    layouts = await topic_layouts(admin, wait_seconds=wait_seconds)
+    if topic not in layouts:
+        raise TopicNotFound(f"topic {topic!r} does not exist")
+    return layouts[topic]

@@ -1,0 +1,294 @@
+"""The catalogue of hookstream's own topics, and creating and describing them.
+
+    role          setting                            retention  why
+    raw           HOOKSTREAM_RAW_TOPIC               7 days     the worker's input
+    dead-letter   HOOKSTREAM_DLQ_TOPIC               30 days    time to notice, fix and replay
+    data-events   HOOKSTREAM_DATA_EVENTS_TOPIC       7 days     the sink's input
+    dead-letter   HOOKSTREAM_DATA_EVENTS_DLQ_TOPIC   30 days    time to notice, fix and replay
+
+All take HOOKSTREAM_TOPIC_PARTITIONS and HOOKSTREAM_TOPIC_REPLICATION, `cleanup.policy=delete`
+and `min.insync.replicas` 2 (1 on a one-replica dev broker), as `k8s/base/topics` does for
+Strimzi. The raw topic and its dead letters carry whole webhook bodies, so their
+`max.message.bytes` leaves room for HOOKSTREAM_MAX_BODY_BYTES plus key and headers (Kafka's
+default, 1 MiB + 12 bytes per batch, would refuse the largest body the ingest accepts).
+
+`ensure_topics(settings)` creates the missing ones and leaves existing ones as they are (the
+streams worker and dev mode call it at start; `hookstream topics create` too);
+`describe_topics(settings)` reports them, and the routed `<prefix>*` topics that exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from hookstream import _kafka
+from hookstream._kafka import DEFAULT_CONNECT_TIMEOUT, TopicLayout
+from hookstream.errors import TopicAdminFailed
+from hookstream.settings import MiB, Settings
+
+DAY_MS = 24 * 3600 * 1000
+RECORD_OVERHEAD_BYTES = 64 * 1024
+"""Room for the key, headers and batch framing around the largest webhook body."""
+
+KEY_CONFIGS = ("cleanup.policy", "retention.ms", "min.insync.replicas", "max.message.bytes")
+"""Configs `describe` always shows, whether set on the topic or inherited."""
+
+_TOPIC_ALREADY_EXISTS = 36
+_DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs `config_source`: set on the topic itself
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """One of hookstream's topics as it should be created."""
+
+    name: str
+    role: str
+    partitions: int
+    replication: int
+    configs: Mapping[str, str]
+
+
+def topic_catalogue(settings: Settings) -> list[TopicSpec]:
+    """hookstream's own topics (raw, data events and their dead-letter topics)."""
+    body_bytes = str(max(2 * MiB, settings.max_body_bytes + RECORD_OVERHEAD_BYTES))
+    common = {
+        "cleanup.policy": "delete",
+        "min.insync.replicas": str(min(2, settings.topic_replication)),
+    }
+    rows = [
+        (settings.raw_topic, "raw", 7, {"max.message.bytes": body_bytes}),
+        (settings.dlq_topic, "dead-letter", 30, {"max.message.bytes": body_bytes}),
+        (settings.data_events_topic, "data-events", 7, {}),
+        (settings.data_events_dlq_topic, "dead-letter", 30, {}),
+    ]
+    return [
+        TopicSpec(
+            name=name,
+            role=role,
+            partitions=settings.topic_partitions,
+            replication=settings.topic_replication,
+            configs={**common, "retention.ms": str(days * DAY_MS), **extra},
+        )
+        for name, role, days, extra in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class EnsuredTopic:
+    """A catalogue topic after `ensure_topics`: created now, or there already."""
+
+    spec: TopicSpec
+    created: bool
+
+
+async def ensure_topics(
+    settings: Settings,
+    *,
+    bootstrap: str | None = None,
+    wait_seconds: float = DEFAULT_CONNECT_TIMEOUT,
+) -> list[EnsuredTopic]:
+    """Create the catalogue topics that do not exist; leave the others as they are. Idempotent,
+    and safe against a concurrent creator. Raises `KafkaUnreachable` or `TopicAdminFailed`."""
+    bootstrap = bootstrap or settings.kafka_bootstrap_servers
+    catalogue = topic_catalogue(settings)
+    async with _kafka.admin_client(bootstrap, wait_seconds=wait_seconds) as admin:
+        existing = await _kafka.topic_layouts(admin, wait_seconds=wait_seconds)
+        missing = [spec for spec in catalogue if spec.name not in existing]
+        created = await _create(admin, missing, wait_seconds=wait_seconds) if missing else set()
+        if created:
+            await _await_metadata(admin, created, wait_seconds=wait_seconds)
+    return [EnsuredTopic(spec, spec.name in created) for spec in catalogue]
+
+
+async def _create(
+    admin: AIOKafkaAdminClient, specs: list[TopicSpec], *, wait_seconds: float
+) -> set[str]:
+    new_topics = [
+        NewTopic(
+            spec.name,
+            num_partitions=spec.partitions,
+            replication_factor=spec.replication,
+            topic_configs=dict(spec.configs),
+        )
+        for spec in specs
+    ]
+    response = await _kafka.bounded(
+        admin.create_topics(new_topics, timeout_ms=int(wait_seconds * 1000)),
+        what="create topics",
+        wait_seconds=wait_seconds,
+    )
+    created: set[str] = set()
+    for error in response.to_object()["topic_errors"]:
+        code = error["error_code"]
+        if code == 0:
+            created.add(error["topic"])
+        elif code != _TOPIC_ALREADY_EXISTS:  # another creator won the race: fine
+            message = error.get("error_message") or f"error code {code}"
+            raise TopicAdminFailed(f"cannot create topic {error['topic']!r}: {message}")
+    return created
+
+
+async def _await_metadata(
+    admin: AIOKafkaAdminClient, names: set[str], *, wait_seconds: float
+) -> None:
+    """Wait until the cluster's metadata lists new topics, so what follows finds them."""
+    try:
+        async with asyncio.timeout(wait_seconds):
+            while not names <= set(await _kafka.topic_layouts(admin, wait_seconds=wait_seconds)):  # noqa: ASYNC110 - polling the broker: no event to wait on
+                await asyncio.sleep(0.1)
+    except TimeoutError as exc:
+        raise TopicAdminFailed(f"created {sorted(names)} but the metadata lacks them") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionOffsets:
+    """The first and the next offset (high watermark) of a partition."""
+
+    partition: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopicDescription:
+    """A topic as the cluster has it. For a catalogue topic, `expected` is its spec."""
+
+    name: str
+    role: str
+    exists: bool
+    partitions: int = 0
+    replication: int = 0
+    configs: dict[str, str] = field(default_factory=dict)
+    overrides: frozenset[str] = frozenset()
+    offsets: list[PartitionOffsets] = field(default_factory=list)
+    expected: TopicSpec | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (for `--json`)."""
+        result: dict[str, Any] = {
+            "name": self.name,
+            "role": self.role,
+            "exists": self.exists,
+            "partitions": self.partitions,
+            "replication": self.replication,
+            "configs": self.configs,
+            "overrides": sorted(self.overrides),
+            "offsets": [
+                {"partition": o.partition, "start": o.start, "end": o.end} for o in self.offsets
+            ],
+        }
+        if self.expected is not None:
+            result["expected"] = {
+                "partitions": self.expected.partitions,
+                "replication": self.expected.replication,
+                "configs": dict(self.expected.configs),
+            }
+        return result
+
+
+async def describe_topics(
+    settings: Settings,
+    *,
+    bootstrap: str | None = None,
+    wait_seconds: float = DEFAULT_CONNECT_TIMEOUT,
+    include_routed: bool = True,
+) -> list[TopicDescription]:
+    """The catalogue topics (also those missing), then the routed topics that exist (names
+    starting with HOOKSTREAM_ROUTE_PREFIX), with partitions, configs and offsets."""
+    bootstrap = bootstrap or settings.kafka_bootstrap_servers
+    catalogue = topic_catalogue(settings)
+    async with _kafka.admin_client(bootstrap, wait_seconds=wait_seconds) as admin:
+        layouts = await _kafka.topic_layouts(admin, wait_seconds=wait_seconds)
+        wanted: list[tuple[str, str, TopicSpec | None]] = [
+            (spec.name, spec.role, spec) for spec in catalogue
+        ]
+        if include_routed:
+            own = {spec.name for spec in catalogue}
+            wanted += [
+                (name, "routed", None)
+                for name in sorted(layouts)
+                if name.startswith(settings.route_prefix) and name not in own
+            ]
+        present = [name for name, _role, _spec in wanted if name in layouts]
+        configs = await _configs(admin, present, wait_seconds=wait_seconds) if present else {}
+    offsets = await _offsets(
+        bootstrap, [layouts[name] for name in present], wait_seconds=wait_seconds
+    )
+    descriptions: list[TopicDescription] = []
+    for name, role, spec in wanted:
+        if name not in layouts:
+            descriptions.append(TopicDescription(name, role, exists=False, expected=spec))
+            continue
+        values, overrides = configs.get(name, ({}, frozenset()))
+        descriptions.append(
+            TopicDescription(
+                name,
+                role,
+                exists=True,
+                partitions=layouts[name].partitions,
+                replication=layouts[name].replication,
+                configs=values,
+                overrides=overrides,
+                offsets=offsets.get(name, []),
+                expected=spec,
+            )
+        )
+    return descriptions
+
+
+async def _configs(
+    admin: AIOKafkaAdminClient, names: list[str], *, wait_seconds: float
+) -> dict[str, tuple[dict[str, str], frozenset[str]]]:
+    """Per topic: the key configs and those set on the topic, and which were set on it."""
+    responses = await _kafka.bounded(
+        admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names]),
+        what="describe topic configs",
+        wait_seconds=wait_seconds,
+    )
+    result: dict[str, tuple[dict[str, str], frozenset[str]]] = {}
+    for response in responses:
+        for resource in response.to_object()["resources"]:
+            if resource["error_code"] != 0:
+                continue
+            values: dict[str, str] = {}
+            overrides: set[str] = set()
+            for entry in resource["config_entries"]:
+                name, value = entry["config_names"], entry["config_value"]
+                # v0 answers `is_default`, later versions `config_source`.
+                on_topic = (
+                    entry["config_source"] == _DYNAMIC_TOPIC_CONFIG
+                    if "config_source" in entry
+                    else not entry["is_default"]
+                )
+                if on_topic:
+                    overrides.add(name)
+                if on_topic or name in KEY_CONFIGS:
+                    values[name] = "(sensitive)" if entry["is_sensitive"] else value
+            result[resource["resource_name"]] = (dict(sorted(values.items())), frozenset(overrides))
+    return result
+
+
+async def _offsets(
+    bootstrap: str, layouts: list[TopicLayout], *, wait_seconds: float
+) -> dict[str, list[PartitionOffsets]]:
+    partitions = [TopicPartition(t.name, p) for t in layouts for p in range(t.partitions)]
+    if not partitions:
+        return {}
+    async with _kafka.consumer(bootstrap, wait_seconds=wait_seconds) as consumer:
+        starts = await _kafka.bounded(
+            consumer.beginning_offsets(partitions), what="read offsets", wait_seconds=wait_seconds
+        )
+        ends = await _kafka.bounded(
+            consumer.end_offsets(partitions), what="read offsets", wait_seconds=wait_seconds
+        )
+    result: dict[str, list[PartitionOffsets]] = {}
+    for tp in partitions:
+        result.setdefault(tp.topic, []).append(PartitionOffsets(tp.partition, starts[tp], ends[tp]))
+    return result
