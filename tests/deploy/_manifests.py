@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hookstream.settings import Settings
+from hookstream.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"
@@ -55,6 +55,15 @@ def settings_env_names() -> set[str]:
         assert choices, f"every setting is read from a named variable, not {alias!r}"
         names.add(str(choices[0]))
     return names
+
+
+def settings_from(env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The settings a process started with exactly `env` (of hookstream's variables) loads."""
+    for name in settings_env_names():
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return load_settings()
 
 
 def secret_setting_names() -> set[str]:

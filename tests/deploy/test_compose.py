@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from hookstream.localkafka import KAFKA_VERSION
-from hookstream.settings import Settings, load_settings
-from tests.deploy._manifests import REPO, run, settings_env_names, tool
+from hookstream.settings import Settings
+from tests.deploy._manifests import REPO, run, settings_env_names, settings_from, tool
 
 COMPOSE = REPO / "docker-compose.yml"
 SERVICES = ("ingest", "worker", "sink", "sandbox")
@@ -118,11 +118,7 @@ def test_each_service_environment_loads_as_settings(
 ) -> None:
     env = service_env(name)
     assert set(env) <= settings_env_names(), set(env) - settings_env_names()
-    for variable in settings_env_names():
-        monkeypatch.delenv(variable, raising=False)
-    for variable, value in env.items():
-        monkeypatch.setenv(variable, value)
-    settings = load_settings()
+    settings = settings_from(env, monkeypatch)
     assert settings.kafka_bootstrap_servers == "kafka:29092"
     if name == "ingest":
         assert settings.client_secrets

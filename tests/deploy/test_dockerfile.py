@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from hookstream.settings import load_settings
-from tests.deploy._manifests import REPO, run, settings_env_names, tool
+from tests.deploy._manifests import REPO, run, settings_env_names, settings_from, tool
 
 DOCKERFILE = REPO / "Dockerfile"
 SERVICE_PORTS = (
@@ -146,11 +145,7 @@ def test_runtime_environment_is_valid_settings(monkeypatch: pytest.MonkeyPatch) 
         if name.startswith(("HOOKSTREAM_", "INTERCOM_", "KAFKA_"))
     }
     assert set(settings_env) <= settings_env_names()
-    for name in settings_env_names():
-        monkeypatch.delenv(name, raising=False)
-    for name, value in settings_env.items():
-        monkeypatch.setenv(name, value)
-    settings = load_settings()
+    settings = settings_from(settings_env, monkeypatch)
     assert settings.ingest_host == "0.0.0.0"
     assert settings.log_format == "json"
     assert str(settings.spool_path).startswith("/var/lib/hookstream/")

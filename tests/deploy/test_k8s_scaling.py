@@ -9,8 +9,9 @@ import math
 import pytest
 
 from hookstream.settings import Settings
+from hookstream.topics import topic_catalogue
 from streams.app import DEDUP_TABLE
-from tests.deploy._manifests import Doc, Rendered, container_env, main_container
+from tests.deploy._manifests import Doc, Rendered, container_env, main_container, settings_from
 
 # The ingest refuses bodies above HOOKSTREAM_MAX_BODY_BYTES; a topic that carries them must
 # take the largest with its key, headers and batch overhead.
@@ -117,6 +118,20 @@ def test_topics_are_replicated_for_durability(rendered: Rendered) -> None:
             assert (spec["replicas"], min_isr) == (3, 2), name
         else:
             assert min_isr <= spec["replicas"], name
+
+
+def test_pipeline_topics_have_the_configs_hookstream_creates_them_with(
+    rendered: Rendered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # hookstream.topics is what `hookstream topics create` and the services use where no
+    # operator manages the topics; Strimzi must give them the same configs.
+    settings = settings_from(rendered.hookstream_config(), monkeypatch)
+    topics = rendered.topics()
+    for spec in topic_catalogue(settings):
+        kafka_topic = topics[spec.name]["spec"]
+        assert kafka_topic["replicas"] == spec.replication, spec.name
+        configs = {key: str(value) for key, value in kafka_topic["config"].items()}
+        assert configs == dict(spec.configs), spec.name
 
 
 def test_raw_topic_partitions_match_the_setting_for_topics_the_services_create(

@@ -9,7 +9,6 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from hookstream.settings import load_settings
 from tests.deploy._manifests import (
     K8S,
     REPO,
@@ -26,6 +25,7 @@ from tests.deploy._manifests import (
     secrets_dir_mount,
     selects,
     settings_env_names,
+    settings_from,
 )
 
 # What uvicorn gives requests in flight after SIGTERM before the ingest drains (ingest/cli.py).
@@ -231,11 +231,7 @@ def test_each_service_loads_its_settings_from_what_the_pod_gets(
         for path, key in mounted_secret_items(workload, container).items():
             (tmp_path / path).write_text(secrets[key])
         env["HOOKSTREAM_SECRETS_DIR"] = str(tmp_path)
-    for name in settings_env_names():
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    settings = load_settings()
+    settings = settings_from(env, monkeypatch)
     assert settings.kafka_bootstrap_servers == env["KAFKA_BOOTSTRAP_SERVERS"]
     if component == "ingest":
         assert settings.client_secrets == [secrets["INTERCOM_CLIENT_SECRET"].encode()]

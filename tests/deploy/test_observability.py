@@ -194,6 +194,8 @@ def test_servicemonitor_scrapes_each_service_once_on_its_metrics_port(rendered: 
     ]
     assert sorted(component_of(service) for service in scraped) == ["ingest", "sink", "worker"]
     for service in scraped:
+        # The sink that stopped on auth is not ready: its metrics must still be scraped.
+        assert service["spec"]["publishNotReadyAddresses"] is True, service["metadata"]["name"]
         ports = {port["name"]: port for port in service["spec"]["ports"]}
         assert endpoint["port"] in ports, service["metadata"]["name"]
         workload = rendered.workload(component_of(service))
