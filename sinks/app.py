@@ -1,0 +1,281 @@
+"""The sink as a Faust app: an agent takes batches from the data-events topic and hands them
+to the pipeline; a service owns the HTTP client and the pipeline; a web server answers
+/healthz, /readyz and /metrics.
+
+`Sink(settings)` builds it all. Run it with `hookstream sink` (a Faust worker), or in-process
+with `async with sink.running():` (tests, benchmarks).
+
+Offsets and Faust. The agent uses `stream.noack_take(n, within=...)`: Faust hands over a
+batch and acks nothing itself; the pipeline acks each record once it and every earlier record
+of its partition are final (`sinks.offsets`). Faust commits acked offsets every
+`broker_commit_every` records (set to the batch size) or every second, whichever comes first.
+`stream_wait_empty` is off: on shutdown the sink drains itself (for at most
+`DRAIN_SECONDS`, less than Kubernetes' 30-second grace period) before Faust's consumer makes
+its final commit; on a rebalance the records of revoked partitions are dropped unacked, for
+their new owner reads them again from the committed offset.
+
+The re-send window (what a crash, a SIGKILL or a rebalance can send to Intercom twice): the
+records in flight, at most `max_pending + batch size` = 2 x HOOKSTREAM_SINK_BATCH_SIZE, plus
+the records final but not yet committed, at most one batch or one second's worth. Intercom
+deduplicates these by (contact, event name, created_at) and answers 202: a re-send costs a
+call of the budget, never a second event in Intercom.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import faust
+import httpx
+from faust.contrib.asgi import faust_app_running, serve_asgi
+from mode import Service
+from prometheus_client import CollectorRegistry
+
+from hookstream.logs import get_logger
+from hookstream.settings import Settings
+from sinks.client import IntercomClient
+from sinks.deadletter import FaustDeadLetters, SourceRecord
+from sinks.dedup import RecentlySent
+from sinks.metrics import SinkMetrics
+from sinks.pipeline import Pipeline, RetryPolicy
+from sinks.ratelimit import RateBudget
+from sinks.web import create_web_app
+
+log = get_logger(__name__)
+
+# Shutdown: how long records in flight may take to become final before the sink gives up on
+# them (they are not committed, so the next owner sends them). Below Kubernetes' default
+# 30-second grace period, with room for Faust's own shutdown.
+DRAIN_SECONDS = 15.0
+# Faust commits acked offsets at least this often.
+COMMIT_INTERVAL_SECONDS = 1.0
+
+
+class SinkApp(faust.App):
+    """`faust.App` that crashes on an agent error instead of restarting the agent past the
+    records it held (which would never be acked, so nothing after them would be committed)."""
+
+    async def on_first_start(self) -> None:
+        await asyncio.to_thread(Path(self.conf.datadir).mkdir, parents=True, exist_ok=True)
+        await super().on_first_start()
+
+    async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
+        log.error("sink_agent_failed", agent=str(agent.name), error=repr(exc))
+        await self.crash(exc)
+
+
+class _SinkService(Service):
+    """Started by Faust after the consumer, stopped before it: owns the sink's resources."""
+
+    sink: Sink
+
+    async def on_start(self) -> None:
+        await self.sink.start()
+
+    async def on_stop(self) -> None:
+        await self.sink.stop()
+
+
+class Sink:
+    """The sink: settings in, a Faust app that sends data events to Intercom out."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        registry: CollectorRegistry | None = None,
+        web_port: int | None = None,
+        web_host: str = "0.0.0.0",
+    ) -> None:
+        if settings.intercom_access_token is None:
+            raise ValueError("set INTERCOM_ACCESS_TOKEN for the sink")
+        self.settings = settings
+        self.metrics = SinkMetrics(registry)
+        self.client = IntercomClient(settings, transport)
+        self.budget = RateBudget.for_replica(
+            settings.sink_rate_limit_per_minute,
+            settings.sink_replicas,
+            settings.sink_rate_window_seconds,
+        )
+        self.dedup = RecentlySent(
+            settings.sink_dedup_window_seconds, settings.sink_dedup_max_entries
+        )
+        self.pipeline: Pipeline | None = None
+        self._started = asyncio.Event()
+        self.web_port = settings.sink_web_port if web_port is None else web_port
+        self.app = SinkApp(
+            settings.sink_id,
+            broker=[
+                f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")
+            ],
+            store="memory://",
+            datadir=str(settings.data_dir / settings.sink_id),
+            autodiscover=False,
+            topic_partitions=settings.topic_partitions,
+            topic_replication_factor=settings.topic_replication,
+            consumer_auto_offset_reset="earliest",
+            broker_commit_every=settings.sink_batch_size,
+            broker_commit_interval=COMMIT_INTERVAL_SECONDS,
+            broker_session_timeout=settings.sink_session_timeout_seconds,
+            stream_wait_empty=False,
+            producer_acks=-1,
+            web_enabled=True,
+            web_port=self.web_port,
+            web_bind=web_host,
+            worker_redirect_stdouts=False,
+        )
+        self.source = self.app.topic(
+            settings.data_events_topic,
+            key_serializer="raw",
+            value_serializer="raw",
+            allow_empty=True,
+        )
+        self.dead_letter_topic = self.app.topic(
+            settings.data_events_dlq_topic, key_serializer="raw", value_serializer="raw"
+        )
+        self.app.agent(self.source, name="send_data_events")(self._agent)
+        self.app.service(type("SinkService", (_SinkService,), {"sink": self}))
+        self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
+        serve_asgi(self.app, create_web_app(self), host=web_host, port=self.web_port)
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the client and build the pipeline (the service's on_start)."""
+        await self.client.open()
+        settings = self.settings
+        self.pipeline = Pipeline(
+            sender=self.client,
+            budget=self.budget,
+            dead_letters=FaustDeadLetters(self.dead_letter_topic),
+            metrics=self.metrics,
+            dedup=self.dedup,
+            concurrency=settings.sink_concurrency,
+            retry=RetryPolicy(deadline=settings.sink_retry_deadline_seconds),
+            max_pending=settings.sink_batch_size,
+            on_crash=self.app.crash,
+        )
+        self._started.set()
+        log.info(
+            "sink_started",
+            topic=settings.data_events_topic,
+            intercom=self.client.base_url,
+            calls_per_window=self.budget.calls_per_window,
+            window_seconds=self.budget.window_seconds,
+            concurrency=settings.sink_concurrency,
+        )
+
+    async def stop(self) -> None:
+        """Drain (bounded), then close (the service's on_stop, before Faust's final commit)."""
+        pipeline = self.pipeline
+        if pipeline is not None:
+            started = time.monotonic()
+            drained = await pipeline.drain(within=DRAIN_SECONDS)
+            log.info(
+                "sink_drained",
+                complete=drained,
+                left=pipeline.pending,
+                seconds=round(time.monotonic() - started, 3),
+            )
+            await pipeline.close()
+        await self.client.aclose()
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Sink]:
+        """Run the app on the current loop (in-process, without a Faust worker)."""
+        async with faust_app_running(self.app, stop_timeout=DRAIN_SECONDS + 15):
+            await self._started.wait()
+            yield self
+
+    # -- the agent ------------------------------------------------------------------------
+
+    async def _agent(self, stream: Any) -> None:
+        await self._started.wait()
+        pipeline = self.pipeline
+        assert pipeline is not None  # noqa: S101 - set before _started
+        settings = self.settings
+        batches = stream.noack_take(
+            settings.sink_batch_size, within=settings.sink_batch_within_seconds
+        )
+        async for events in batches:
+            assigned = self.app.consumer.assignment()
+            records = [
+                _source_record(stream, event) for event in events if event.message.tp in assigned
+            ]
+            await pipeline.submit(records)
+
+    async def _on_partitions_revoked(
+        self, _sender: Any, /, *args: Any, signal: Any, **_kwargs: Any
+    ) -> None:
+        revoked = args[0] if args else set()
+        if self.pipeline is not None:
+            mine = [
+                (tp.topic, tp.partition)
+                for tp in revoked
+                if tp.topic == self.source.get_topic_name()
+            ]
+            released = await self.pipeline.release(mine)
+            if released:
+                log.info("sink_partitions_released", partitions=len(mine), records=released)
+
+    # -- what the web endpoints ask -------------------------------------------------------
+
+    @property
+    def crashed(self) -> bool:
+        """The app crashed."""
+        return bool(self.app.crashed)
+
+    def not_ready_reason(self) -> str | None:
+        """Why the sink does not consume and send now, or None."""
+        if self.app.crashed:
+            return f"crashed: {self.app.crash_reason!r}"
+        if not self._started.is_set() or self.pipeline is None:
+            return "starting"
+        return self.pipeline.not_ready_reason
+
+    async def exposition(self) -> bytes:
+        """Refresh the lag and budget gauges, then render the metrics."""
+        await self._refresh_lag()
+        if self.pipeline is not None:
+            self.pipeline.export_budget()
+        return self.metrics.exposition()
+
+    async def _refresh_lag(self) -> None:
+        pipeline = self.pipeline
+        if pipeline is None or not self._started.is_set():
+            return
+        consumer = self.app.consumer
+        topic = self.source.get_topic_name()
+        self.metrics.lag.clear()
+        for tp in consumer.assignment():
+            if tp.topic != topic:
+                continue
+            high = consumer.highwater(tp)
+            next_offset = pipeline.acks.next_to_finish((tp.topic, tp.partition))
+            if next_offset is None:
+                next_offset = await consumer.position(tp)
+            if high is not None and next_offset is not None:
+                self.metrics.lag.labels(str(tp.partition)).set(max(high - next_offset, 0))
+
+
+def _source_record(stream: Any, event: Any) -> SourceRecord:
+    message = event.message
+    headers = message.headers or []
+    if isinstance(headers, Mapping):
+        headers = list(headers.items())
+    return SourceRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value or b"",
+        headers=[(str(name), bytes(value or b"")) for name, value in headers],
+        ack=functools.partial(stream.ack, event),
+    )

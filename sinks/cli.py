@@ -1,0 +1,55 @@
+"""`hookstream sink`: run the sink as a Faust worker."""
+
+from __future__ import annotations
+
+import click
+import faust
+import uvloop
+
+from hookstream.logs import configure_logging, get_logger
+from hookstream.settings import load_settings
+from sinks.app import Sink
+
+log = get_logger(__name__)
+
+
+@click.command("sink")
+@click.option(
+    "--web-port",
+    type=int,
+    help="Port of /metrics, /healthz, /readyz [default: HOOKSTREAM_SINK_WEB_PORT or 6067].",
+)
+@click.option("--web-host", default="0.0.0.0", show_default=True, help="Their listen address.")
+def sink_command(web_port: int | None, web_host: str) -> None:
+    """Send the data events of HOOKSTREAM_DATA_EVENTS_TOPIC to Intercom's Data Events API.
+
+    Batches from Kafka; one call per event within the rate budget (the app's limit split
+    across HOOKSTREAM_SINK_REPLICAS, and Intercom's X-RateLimit headers); retries with
+    backoff; invalid or refused events to HOOKSTREAM_DATA_EVENTS_DLQ_TOPIC; offsets committed
+    only past final records. A refused token (401/403) stops it and /readyz says why.
+    SIGTERM stops intake and drains for at most 15 s.
+    """
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.intercom_access_token is None:
+        raise click.UsageError("set INTERCOM_ACCESS_TOKEN")
+    loop = uvloop.new_event_loop()
+    sink = Sink(settings, web_port=web_port, web_host=web_host)
+    log.info(
+        "sink_starting",
+        sink_id=settings.sink_id,
+        topic=settings.data_events_topic,
+        dlq=settings.data_events_dlq_topic,
+        intercom=settings.intercom_base_url,
+        web_port=sink.web_port,
+    )
+    worker = faust.Worker(
+        sink.app,
+        loop=loop,
+        quiet=True,
+        override_logging=False,
+        redirect_stdouts=False,
+        loglevel=settings.log_level,
+    )
+    worker.spinner = None  # a terminal spinner has no place in a service's output
+    worker.execute_from_commandline()

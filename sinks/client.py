@@ -1,0 +1,180 @@
+"""The one HTTP client of the sink: `POST {base}/events` to Intercom's Data Events API.
+
+`IntercomClient` owns an `httpx.AsyncClient` (one connection pool, keep-alive, timeouts and
+pool limits from the settings) and is an async context manager; closing it twice is harmless.
+`send(body)` returns the answer's rate headers on 2xx and otherwise raises the `sinks.errors`
+class that says what to do next. httpx's exceptions are translated here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from hookstream.settings import Settings
+from sinks.errors import (
+    AccessDenied,
+    EventRejected,
+    NetworkError,
+    RateLimited,
+    SendFailed,
+    ServerError,
+)
+from sinks.ratelimit import RateHeaders
+
+EVENTS_PATH = "/events"
+# Drop a connection idle this long: below the common server idle timeouts (uvicorn 5 s,
+# load balancers 60 s), so a reused connection is rarely one the server is closing. At full
+# rate a connection is never idle that long, so it costs no reconnects.
+KEEPALIVE_EXPIRY_SECONDS = 4.0
+# Intercom's error bodies are small; keep at most this much of any answer for dead letters.
+MAX_ERROR_BODY_BYTES = 4096
+USER_AGENT = "hookstream-sink/0.1"
+# As Intercom's own python SDK does, 409 (a conflicting concurrent write) is worth a retry.
+_RETRIED_STATUSES = frozenset({408, 409})
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """Intercom accepted the event (2xx)."""
+
+    status: int
+    rate: RateHeaders
+
+
+def request_headers(settings: Settings) -> dict[str, str]:
+    """The headers of every call: bearer token, Intercom-Version, JSON both ways."""
+    token = settings.intercom_access_token
+    if token is None:
+        raise ValueError("set INTERCOM_ACCESS_TOKEN for the sink")
+    return {
+        "Authorization": f"Bearer {token.get_secret_value()}",
+        "Intercom-Version": settings.intercom_version,
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+    }
+
+
+def timeout_from(settings: Settings) -> httpx.Timeout:
+    """One call's timeout; waiting for a pooled connection counts too."""
+    return httpx.Timeout(settings.sink_request_timeout_seconds)
+
+
+def limits_from(settings: Settings) -> httpx.Limits:
+    """A pool as large as the calls in flight, all kept alive."""
+    return httpx.Limits(
+        max_connections=settings.sink_concurrency,
+        max_keepalive_connections=settings.sink_concurrency,
+        keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
+    )
+
+
+class IntercomClient:
+    """Sends data events to Intercom. Use `async with`, or `open()` and `aclose()`."""
+
+    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
+        self._settings = settings
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._closed = False
+
+    @property
+    def base_url(self) -> str:
+        """Where the events go."""
+        return self._settings.intercom_base_url
+
+    async def open(self) -> None:
+        """Create the connection pool (once)."""
+        if self._client is None and not self._closed:
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url,
+                headers=request_headers(self._settings),
+                timeout=timeout_from(self._settings),
+                limits=limits_from(self._settings),
+                transport=self._transport,
+                follow_redirects=False,
+            )
+
+    async def aclose(self) -> None:
+        """Close the pool; harmless when closed already or never opened."""
+        self._closed = True
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def send(self, body: bytes) -> Accepted:
+        """POST one event's JSON body. Raises a `sinks.errors.SendFailed` subclass unless
+        Intercom answers 2xx."""
+        if self._client is None:
+            raise RuntimeError("IntercomClient is not open")
+        try:
+            response = await self._client.post(EVENTS_PATH, content=body)
+        except httpx.TimeoutException as exc:
+            raise NetworkError(f"timed out: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            raise NetworkError(f"{type(exc).__name__}: {exc}") from exc
+        rate = RateHeaders.parse(response.headers)
+        status = response.status_code
+        if 200 <= status < 300:
+            return Accepted(status, rate)
+        raise _failure(response, rate)
+
+
+def _failure(response: httpx.Response, rate: RateHeaders) -> SendFailed:
+    status = response.status_code
+    body = response.content[:MAX_ERROR_BODY_BYTES]
+    message = f"Intercom answered {status}: {_error_summary(response)}"
+    retry_after = _retry_after(response.headers.get("retry-after"))
+    kind: type[SendFailed]
+    if status == 429:
+        kind = RateLimited
+    elif status in (401, 403):
+        kind = AccessDenied
+    elif status in _RETRIED_STATUSES or status >= 500:
+        kind = ServerError
+    else:
+        kind = EventRejected
+    return kind(message, status=status, body=body, rate=rate, retry_after=retry_after)
+
+
+def _error_summary(response: httpx.Response) -> str:
+    """`code: message` of Intercom's first error, or the start of the body."""
+    try:
+        errors = response.json().get("errors") or []
+        first = errors[0]
+        return f"{first.get('code')}: {first.get('message')}"
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return response.text[:200] or response.reason_phrase
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)

@@ -1,0 +1,261 @@
+"""The sink's rate budget: a local budget per window, and above it Intercom's own headers.
+
+Intercom counts calls in fixed 10-second windows and answers every call with
+`X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (Unix seconds at which
+the window ends). `RateBudget.acquire()` is awaited before every call and
+`RateBudget.observe()` after it:
+
+- Local budget: at most `calls_per_window` calls per window from this replica (the app's
+  limit split across replicas), so replicas that start together cannot overrun the app.
+- Headers: once an answer has told us the window, the budget follows Intercom's windows and
+  Intercom's count. The remaining count is corrected for our own calls still in flight (each
+  may or may not have been counted yet), so it errs low; a small reserve is kept for what the
+  correction cannot see (another replica's calls): 1% of the limit, at least one call.
+- Pacing: the calls still allowed are spread evenly over the time left in the window, so the
+  sink arrives at the reset with calls left rather than drawing a 429 and waiting out the
+  rest of the window. Idle time is not lost: when calls have been scarce the spacing shrinks.
+- Clock skew: no call is made in the first `skew_seconds` after a reset, since a call that
+  Intercom counts in the old window would overrun it.
+- 429: every caller pauses until the reset (no busy retries), then resumes.
+
+Callers are served one at a time in arrival order (an asyncio lock), which keeps the pacing
+exact and hands out calls first come, first served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+# A reset within this many seconds of the one we know is the same window (Intercom's reset is
+# whole seconds; ours may be computed).
+_SAME_WINDOW_TOLERANCE = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class RateHeaders:
+    """Intercom's `X-RateLimit-*` headers of one answer (None where absent or unreadable)."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset: float | None = None
+
+    @classmethod
+    def parse(cls, headers: Mapping[str, str]) -> RateHeaders:
+        """Read the three headers from an answer's (case-insensitive) headers."""
+        return cls(
+            limit=_int(headers.get("x-ratelimit-limit")),
+            remaining=_int(headers.get("x-ratelimit-remaining")),
+            reset=_float(headers.get("x-ratelimit-reset")),
+        )
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        number = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return number if number is not None and math.isfinite(number) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """One call the budget let through: its sequence number, handed back to `observe`."""
+
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetSnapshot:
+    """The budget as the metrics show it."""
+
+    allowed: int
+    calls_per_window: int
+    server_limit: int | None
+    server_remaining: int | None
+    window_end: float | None
+    paused_until: float
+    in_flight: int
+
+
+class RateBudget:
+    """Hands out calls within the local budget and Intercom's headers (see the module doc)."""
+
+    def __init__(
+        self,
+        *,
+        calls_per_window: int,
+        window_seconds: float = 10.0,
+        reserve_share: float = 0.01,
+        skew_seconds: float | None = None,
+        clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if calls_per_window < 1:
+            raise ValueError("calls_per_window must be at least 1")
+        self.calls_per_window = calls_per_window
+        self.window_seconds = window_seconds
+        self.reserve_share = reserve_share
+        self.skew_seconds = (
+            skew_seconds if skew_seconds is not None else min(0.5, window_seconds * 0.05)
+        )
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = asyncio.Lock()
+        self._window_end: float | None = None
+        self._aligned = False  # window_end comes from Intercom's X-RateLimit-Reset
+        self._issued = 0
+        self._server_limit: int | None = None
+        self._server_remaining: int | None = None
+        self._paused_until = 0.0
+        self._last_issue = -math.inf
+        self._seq = 0
+        self._in_flight: set[int] = set()
+
+    @classmethod
+    def for_replica(
+        cls, limit_per_minute: int, replicas: int, window_seconds: float = 10.0
+    ) -> RateBudget:
+        """The budget of one of `replicas` sharing an app's per-minute limit."""
+        per_window = limit_per_minute * window_seconds / 60 / replicas
+        return cls(calls_per_window=max(1, math.floor(per_window)), window_seconds=window_seconds)
+
+    async def acquire(self) -> Ticket:
+        """Wait until a call is allowed, then count it. Give the ticket to `observe`."""
+        async with self._lock:
+            while True:
+                now = self._clock()
+                wait = self._wait_before_next(now)
+                if wait <= 0:
+                    return self._issue(now)
+                await self._sleep(wait)
+
+    def observe(
+        self,
+        ticket: Ticket,
+        rate: RateHeaders,
+        *,
+        limited: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        """Learn from the answer (or the failure) of a call made with `ticket`. `limited`: it
+        was a 429; `retry_after`: a Retry-After the answer carried, in seconds."""
+        self._in_flight.discard(ticket.seq)
+        now = self._clock()
+        if rate.limit is not None:
+            self._server_limit = rate.limit
+        if rate.reset is not None and not self._learn_window(ticket, rate.reset):
+            return  # an answer from a window already over
+        if rate.remaining is not None and rate.reset is not None:
+            # Calls made after this one, and calls made before it still unanswered, may not
+            # be in Intercom's count yet.
+            later = self._seq - ticket.seq
+            earlier = sum(1 for seq in self._in_flight if seq < ticket.seq)
+            estimate = rate.remaining - later - earlier
+            current = self._server_remaining
+            self._server_remaining = estimate if current is None else min(current, estimate)
+        if limited:
+            self._server_remaining = 0
+            end = self._window_end if self._window_end is not None else now
+            until = end + self.skew_seconds if end > now else now + self.window_seconds
+            if retry_after is not None:
+                until = max(until, now + retry_after)
+            self._paused_until = max(self._paused_until, until)
+
+    def release(self, ticket: Ticket) -> None:
+        """The call of `ticket` ended without an answer (a network error or a timeout)."""
+        self._in_flight.discard(ticket.seq)
+
+    def snapshot(self) -> BudgetSnapshot:
+        """The current state, for metrics."""
+        return BudgetSnapshot(
+            allowed=max(self._allowed(), 0),
+            calls_per_window=self.calls_per_window,
+            server_limit=self._server_limit,
+            server_remaining=self._server_remaining,
+            window_end=self._window_end,
+            paused_until=self._paused_until,
+            in_flight=len(self._in_flight),
+        )
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _allowed(self) -> int:
+        allowed = self.calls_per_window - self._issued
+        if self._server_remaining is not None:
+            allowed = min(allowed, self._server_remaining - self.reserve)
+        return allowed
+
+    @property
+    def reserve(self) -> int:
+        """Calls of Intercom's window left unspent, for what our count cannot see."""
+        limit = self._server_limit if self._server_limit is not None else self.calls_per_window
+        return max(1, math.ceil(limit * self.reserve_share))
+
+    def _wait_before_next(self, now: float) -> float:
+        if now < self._paused_until:
+            return self._paused_until - now
+        self._roll(now)
+        assert self._window_end is not None  # noqa: S101 - _roll always sets it
+        if now >= self._window_end:  # within the skew margin after a reset
+            return self._window_end + self.skew_seconds - now
+        allowed = self._allowed()
+        if allowed <= 0:
+            return self._window_end + self.skew_seconds - now
+        spacing = (self._window_end - now) / allowed
+        return self._last_issue + spacing - now
+
+    def _roll(self, now: float) -> None:
+        end = self._window_end
+        if end is None:
+            self._start_window(now + self.window_seconds, aligned=False)
+        elif now >= end + self.skew_seconds:
+            if self._aligned:
+                windows = math.floor((now - end) / self.window_seconds) + 1
+                self._start_window(end + windows * self.window_seconds, aligned=True)
+            else:
+                self._start_window(now + self.window_seconds, aligned=False)
+
+    def _start_window(self, end: float, *, aligned: bool) -> None:
+        self._window_end = end
+        self._aligned = aligned
+        self._issued = 0
+        self._server_remaining = None
+
+    def _issue(self, now: float) -> Ticket:
+        self._seq += 1
+        self._issued += 1
+        if self._server_remaining is not None:
+            self._server_remaining -= 1
+        self._last_issue = now
+        self._in_flight.add(self._seq)
+        return Ticket(self._seq)
+
+    def _learn_window(self, ticket: Ticket, reset: float) -> bool:
+        """Follow Intercom's window; False when `reset` names a window already over."""
+        end = self._window_end
+        if end is not None and self._aligned:
+            if reset < end - _SAME_WINDOW_TOLERANCE:
+                return False
+            if reset <= end + _SAME_WINDOW_TOLERANCE:
+                return True
+        # A window we did not know: Intercom's clock is the truth. Our calls that may count
+        # in it are this one, every later one, and earlier ones still in flight.
+        later = self._seq - ticket.seq
+        earlier = sum(1 for seq in self._in_flight if seq < ticket.seq)
+        self._start_window(reset, aligned=True)
+        self._issued = 1 + later + earlier
+        return True
