@@ -1,1 +1,43 @@
-"""The streams worker: deduplicates notifications and fans them out per Intercom topic."""
+"""The streams worker: deduplicates notifications and fans them out per Intercom topic.
+
+The Faust app lives in `streams.app` (imported by `hookstream worker`); what is public here
+has no Faust in it, so routes can be checked and records processed without a broker.
+"""
+
+from streams.dedup import Deduplicator
+from streams.errors import (
+    MissingId,
+    NotANotification,
+    NotJson,
+    RejectedRecord,
+    RouteFailed,
+    RoutesFileError,
+    StreamsError,
+    TopicAdminError,
+)
+from streams.metrics import WorkerMetrics
+from streams.notification import Notification, parse_notification
+from streams.processor import Outcome, Processor
+from streams.records import OutRecord, RawRecord
+from streams.routes import RouteTable, load_routes
+
+__all__ = [
+    "Deduplicator",
+    "MissingId",
+    "NotANotification",
+    "NotJson",
+    "Notification",
+    "OutRecord",
+    "Outcome",
+    "Processor",
+    "RawRecord",
+    "RejectedRecord",
+    "RouteFailed",
+    "RouteTable",
+    "RoutesFileError",
+    "StreamsError",
+    "TopicAdminError",
+    "WorkerMetrics",
+    "load_routes",
+    "parse_notification",
+]

@@ -1,0 +1,144 @@
+"""Faust's table recovery, with two fixes for exactly-once.
+
+faust-streaming 0.15 ends a recovery by resuming the source partitions and only then
+seeking them to their committed offsets (faust-streaming issue #216). In between, the
+fetcher may hand the agent records from the old position; the seek then rewinds under them
+and a record can be skipped while the ones after it are processed. Under exactly-once that
+is worse than a lost record: the consumer never acks the skipped offset, so it never
+commits that partition again, and everything routed from it stays in transactions that are
+never committed. Seeking while the partitions are still paused closes that window.
+
+Under exactly-once a changelog partition ends with a transaction marker, not a record, so
+the recovery never *reads* up to the end offset; Faust notices only after two idle 5 s
+waits and every restart or rebalance stalls for 10 s or more. `_end_at_markers` ends the
+recovery as soon as the consumer's position has passed the end offset of every active
+changelog partition and nothing arrived for two checks in a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from faust.tables.manager import TableManager as FaustTableManager
+from faust.tables.recovery import Recovery
+from mode import Service
+
+_CHECK_EVERY_SECONDS = 0.5
+
+
+class SeekFirstRecovery(Recovery):
+    """`Recovery` that seeks the stream partitions, then resumes them (both when a recovery
+    completes and when none was needed). The rest is Faust's code, unchanged."""
+
+    async def _resume_streams(self, generation_id: int = 0) -> None:
+        consumer = self.app.consumer
+        await self.app.on_rebalance_complete.send()
+        assignment = consumer.assignment()
+        if self.app.consumer_generation_id != generation_id:
+            self.log.warning("Recovery rebalancing again")
+            return
+        await self._seek_then_resume(assignment)
+        self.completed.set()
+        self.log.info("Resuming flow...")
+        self.app.flow_control.resume()
+        consumer.resume_flow()
+        await cast(Any, self.app)._fetcher.maybe_start()  # App has it, AppT does not
+        self.tables.on_actives_ready()
+        self.tables.on_standbys_ready()
+        self.app.on_rebalance_end()
+        self.log.info("Worker ready")
+
+    @Service.task
+    async def _end_at_markers(self) -> None:
+        quiet_checks, last_offsets = 0, None
+        while not self.should_stop:
+            await self.sleep(_CHECK_EVERY_SECONDS)
+            if not (self.in_recovery and self.app.in_transaction):
+                quiet_checks, last_offsets = 0, None
+                continue
+            offsets = dict(self.active_offsets)
+            if offsets != last_offsets or not self.tables.changelog_queue.empty():
+                quiet_checks, last_offsets = 0, offsets
+                continue
+            quiet_checks += 1
+            try:
+                caught_up = quiet_checks >= 2 and await self._read_past_every_marker()
+            except Exception:  # a shortcut only: Faust's own (slower) check still runs
+                self.log.exception("Cannot compare changelog positions; waiting for Faust")
+                caught_up = False
+            if caught_up:
+                self.log.info("Changelogs read up to their transaction markers")
+                self.flush_buffers()
+                self._set_recovery_ended()
+                self.signal_recovery_end.set()
+                quiet_checks, last_offsets = 0, None
+
+    async def _read_past_every_marker(self) -> bool:
+        consumer = self.app.consumer
+        offsets = self.active_offsets
+        behind = {
+            tp: highwater
+            for tp, highwater in self.active_highwaters.items()
+            if highwater is not None
+            and highwater >= 0
+            and (offsets.get(tp) is None or offsets[tp] < highwater)
+        }
+        for tp, highwater in behind.items():
+            position = await consumer.position(tp)
+            if position is None or position <= highwater:
+                return False
+        for tp, highwater in behind.items():
+            self.active_offsets[tp] = highwater
+        return not self.need_recovery()
+
+    async def _seek_then_resume(self, assignment: Any) -> None:
+        consumer = self.app.consumer
+        if assignment:
+            self.log.info("Seek stream partitions to committed offsets.")
+            await self._wait(consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout)
+        consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
+
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        consumer = self.app.consumer
+        self.log.info("Restore complete!")
+        await self.app.on_rebalance_complete.send()
+        self._set_recovery_ended()
+        callbacks = [
+            asyncio.ensure_future(
+                table.on_recovery_completed(
+                    self.actives_for_table[table], self.standbys_for_table[table]
+                )
+            )
+            for table in self.tables.values()
+        ]
+        if callbacks:
+            await asyncio.wait(callbacks)
+        assignment = consumer.assignment()
+        if self.app.consumer_generation_id != generation_id:
+            self.log.warning(
+                "Recovery rebalancing again app id %r param %r",
+                self.app.consumer_generation_id,
+                generation_id,
+            )
+            return
+        await self._seek_then_resume(assignment)
+        self.completed.set()
+        self.app.flow_control.resume()
+        consumer.resume_flow()
+        await cast(Any, self.app)._fetcher.maybe_start()  # App has it, AppT does not
+        self.tables.on_actives_ready()
+        if not self.app.assignor.assigned_standbys():
+            self.tables.on_standbys_ready()
+        self.app.on_rebalance_end()
+        self.log.info("Worker ready")
+
+
+class TableManager(FaustTableManager):
+    """Faust's table manager with `SeekFirstRecovery`."""
+
+    @property
+    def recovery(self) -> Any:
+        if self._recovery is None:
+            self._recovery = SeekFirstRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery

@@ -1,0 +1,51 @@
+"""A Faust table whose changelog records are produced before the event is done.
+
+Faust's tables queue changelog records in the producer's buffer and publish them from a
+background task. Under exactly-once that lets a table write miss the transaction of the
+event that made it (the buffer may still hold it when the offsets commit), so a crash
+could forget an id the worker already routed. This table keeps its changelog records
+until the event's code calls `flush_changelog()`, which hands them to the transaction
+producer of the event's partition right away.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import faust
+
+
+class EagerChangelogTable(faust.Table[bytes, bytes]):
+    """A `faust.Table` whose changelog is published by `flush_changelog()`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unpublished: deque[Any] = deque()
+
+    def send_changelog(
+        self,
+        partition: int | None,
+        key: Any,
+        value: Any,
+        key_serializer: Any = None,
+        value_serializer: Any = None,
+    ) -> Any:
+        """Prepare the changelog record of a change; `flush_changelog` publishes it."""
+        future = self.changelog_topic.as_future_message(
+            key=key,
+            value=value,
+            partition=partition,
+            key_serializer=key_serializer or self.key_serializer,
+            value_serializer=value_serializer or self.value_serializer,
+            callback=self._on_changelog_sent,
+            eager_partitioning=True,
+        )
+        self._unpublished.append(future)
+        return future
+
+    async def flush_changelog(self) -> None:
+        """Hand every prepared changelog record to the producer (not waiting for acks)."""
+        topic = self.changelog_topic
+        while self._unpublished:
+            await topic.publish_message(self._unpublished.popleft(), wait=False)

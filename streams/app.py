@@ -1,0 +1,246 @@
+"""The Faust app of the worker: the raw topic, the dedup table and the agent that routes.
+
+Built from the settings by `build_app`, after `prepare_topics` made sure the raw and
+dead-letter topics exist (the dedup table must have as many partitions as the raw topic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import faust
+from aiokafka.errors import MessageSizeTooLargeError
+from faust.exceptions import ProducerSendError
+
+from hookstream.logs import get_logger
+from hookstream.settings import Settings
+from streams import _transactions
+from streams._recovery import TableManager
+from streams._table import EagerChangelogTable
+from streams.dedup import Deduplicator
+from streams.errors import RouteFailed
+from streams.metrics import WorkerMetrics
+from streams.processor import Processor
+from streams.records import OutRecord, RawRecord
+from streams.routes import RouteTable
+from streams.topics import TopicAdmin
+from streams.web import add_routes
+
+DEDUP_TABLE = "dedup"
+# RocksDB sized for a worker that must stay small: Faust's defaults (a 2 GiB block cache,
+# 64 MiB write buffers) are made for big hosts.
+_ROCKSDB_OPTIONS = {
+    "block_cache_size": 32 * 1024 * 1024,
+    "block_cache_compressed_size": 0,
+    "write_buffer_size": 16 * 1024 * 1024,
+    "max_write_buffer_number": 2,
+    "target_file_size_base": 32 * 1024 * 1024,
+}
+_KAFKA_RECORD_OVERHEAD = 64 * 1024  # headers and batch framing around the largest body
+
+log = get_logger(__name__)
+
+
+class WorkerApp(faust.App):
+    """`faust.App` with the worker's transport fixes, topic admin, metrics and readiness."""
+
+    def __init__(self, settings: Settings, *, partitions: int, web_port: int, web_bind: str):
+        super().__init__(
+            settings.worker_id,
+            broker=[
+                f"kafka://{server.strip()}"
+                for server in settings.kafka_bootstrap_servers.split(",")
+            ],
+            store=settings.store,
+            datadir=str(settings.data_dir),
+            processing_guarantee="exactly_once",
+            topic_partitions=partitions,
+            topic_replication_factor=settings.topic_replication,
+            broker_commit_interval=settings.worker_commit_interval_seconds,
+            broker_session_timeout=settings.worker_session_timeout_seconds,
+            producer_max_request_size=settings.max_body_bytes + _KAFKA_RECORD_OVERHEAD,
+            consumer_auto_offset_reset="earliest",
+            web_enabled=True,
+            web_port=web_port,
+            web_bind=web_bind,
+            autodiscover=False,
+            worker_redirect_stdouts=False,
+            TableManager=TableManager,
+        )
+        self.settings = settings
+        self.metrics = WorkerMetrics()
+        self.topic_admin = TopicAdmin(
+            settings.kafka_bootstrap_servers,
+            partitions=settings.topic_partitions,
+            replication=settings.topic_replication,
+        )
+        # Held while an event is processed and while a transaction commits (see
+        # `streams._transactions`), so an event's writes never straddle two transactions.
+        self.commit_gate = asyncio.Lock()
+        self.ready = False
+
+    def _new_transport(self) -> Any:
+        return _transactions.Transport(self.conf.broker_consumer, self)
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        await self.topic_admin.start()
+
+    async def on_started(self) -> None:
+        await super().on_started()  # returns once the tables are recovered
+        self.ready = True
+        log.info("worker.ready", worker_id=self.conf.id)
+
+    async def on_stop(self) -> None:
+        self.ready = False
+        await super().on_stop()
+        await self.topic_admin.close()
+
+    async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
+        # Faust would restart the agent and carry on past the failed event; stop instead:
+        # the transaction aborts and the event is processed again after the restart.
+        log.error("worker.agent_failed", agent=str(agent.name), error=repr(exc))
+        await self.crash(exc)
+
+    @property
+    def tables_dir(self) -> Path:
+        """Where Faust keeps the local table stores."""
+        return Path(self.conf.tabledir)
+
+    def is_ready(self) -> bool:
+        """Started, tables recovered, not rebalancing, not crashed."""
+        return self.ready and not self.crashed and not self.rebalancing and not self.in_recovery
+
+
+class TransactionalSink:
+    """Produces records through the app's producer: under exactly-once, the transaction
+    manager, so each record joins the transaction of the event being processed."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+
+    async def send(self, record: OutRecord) -> None:
+        producer = await self.app.maybe_start_producer()
+        try:
+            await producer.send(record.topic, record.key, record.value, None, None, record.headers)
+        except ProducerSendError as exc:
+            if isinstance(exc.__cause__, MessageSizeTooLargeError):
+                raise RouteFailed(f"record too large for {record.topic}") from exc
+            raise
+
+
+async def prepare_topics(settings: Settings, routes: RouteTable) -> int:
+    """Create the raw, dead-letter and fixed routed topics; return the raw topic's partition
+    count (it may exist already, created by the ingest with another count)."""
+    async with TopicAdmin(
+        settings.kafka_bootstrap_servers,
+        partitions=settings.topic_partitions,
+        replication=settings.topic_replication,
+    ) as admin:
+        for name in [settings.raw_topic, settings.dlq_topic, *sorted(routes.static_destinations())]:
+            await admin.ensure(name)
+        partitions = await admin.partition_count(settings.raw_topic)
+    if partitions is None:  # just created, or deleted again: trust the setting
+        return settings.topic_partitions
+    if partitions != settings.topic_partitions:
+        log.info("topic.partitions", topic=settings.raw_topic, partitions=partitions)
+    return partitions
+
+
+def build_app(
+    settings: Settings,
+    routes: RouteTable,
+    *,
+    partitions: int,
+    web_port: int | None = None,
+    web_bind: str = "0.0.0.0",
+) -> WorkerApp:
+    """The worker app: consume the raw topic, deduplicate, route, dead-letter."""
+    app = WorkerApp(
+        settings,
+        partitions=partitions,
+        web_port=settings.worker_web_port if web_port is None else web_port,
+        web_bind=web_bind,
+    )
+    raw_topic = app.topic(
+        settings.raw_topic,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+        allow_empty=True,  # an empty value is dead-lettered, not skipped
+    )
+    ttl = settings.dedup_ttl_seconds
+    table = EagerChangelogTable(
+        app,
+        name=DEDUP_TABLE,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=partitions,
+        beacon=app.tables.beacon,
+        help="Notification id -> first-seen time (Unix ms).",
+        # The changelog forgets what the TTL forgets: compacted, and deleted after it.
+        extra_topic_configs={
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str(int(ttl * 1000) + 3_600_000),
+        },
+        options={**_ROCKSDB_OPTIONS, "ttl": int(ttl) + 1}
+        if settings.store.startswith("rocksdb")
+        else None,
+    )
+    app.tables.add(table)
+    processor = Processor(
+        dedup=Deduplicator(table, ttl),
+        routes=routes,
+        topics=app.topic_admin,
+        sink=TransactionalSink(app),
+        dlq_topic=settings.dlq_topic,
+        metrics=app.metrics,
+    )
+
+    async def route(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            raw = RawRecord(
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=message.key,
+                value=message.value,
+                headers=list(message.headers or ()),
+                timestamp_ms=int(message.timestamp * 1000),
+            )
+            async with app.commit_gate:
+                await processor.process(raw)
+
+    app.agent(raw_topic, name="hookstream.route")(route)
+    app.metrics.read_lag_with(lambda: _lag(app, settings.raw_topic))
+    app.metrics.read_table_keys_with(lambda: _table_keys(table))
+    add_routes(app)
+    return app
+
+
+def _lag(app: faust.App, raw_topic: str) -> Iterable[tuple[str, int, int]]:
+    consumer = app.consumer
+    committed = app.monitor.tp_committed_offsets or {}
+    for tp in sorted(consumer.assignment()):
+        if tp.topic != raw_topic:
+            continue
+        highwater = consumer.highwater(tp)
+        if highwater is not None:
+            yield tp.topic, tp.partition, max(0, highwater - committed.get(tp, 0))
+
+
+def _table_keys(table: Any) -> int:
+    store = table.data
+    databases = getattr(store, "_dbs", None)  # RocksDB: one database per partition
+    if databases is not None:
+        return sum(
+            int(db.property_int_value("rocksdb.estimate-num-keys") or 0)
+            for db in list(databases.values())
+        )
+    return len(store.data)

@@ -1,0 +1,116 @@
+"""`hookstream worker`: run the streams worker (dedup and fan-out) in this process."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+import faust
+
+from hookstream import load_settings
+from hookstream.logs import configure_logging, get_logger
+from hookstream.settings import Settings
+from streams.app import build_app, prepare_topics
+from streams.errors import RouteFailed, RoutesFileError, TopicAdminError
+from streams.routes import RouteTable, load_routes
+from streams.state import LocalState
+
+log = get_logger(__name__)
+
+
+@click.command("worker")
+@click.option(
+    "--web-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port of /metrics, /healthz and /readyz.  [default: HOOKSTREAM_WORKER_WEB_PORT]",
+)
+@click.option(
+    "--web-bind",
+    default="0.0.0.0",
+    show_default=True,
+    help="Address the web port listens on.",
+)
+@click.option(
+    "--check-routes",
+    is_flag=True,
+    help="Validate HOOKSTREAM_ROUTES_FILE, print the rules and exit.",
+)
+@click.option(
+    "--show-route",
+    "show_routes",
+    metavar="TOPIC",
+    multiple=True,
+    help="Print where notifications of an Intercom TOPIC go, and exit (repeatable).",
+)
+def worker_command(
+    web_port: int | None, web_bind: str, check_routes: bool, show_routes: tuple[str, ...]
+) -> None:
+    """Run the streams worker: consume the raw topic, drop duplicate notifications, route
+    each one to its topics and dead-letter what cannot be processed, exactly once.
+
+    Settings come from the environment (HOOKSTREAM_RAW_TOPIC, HOOKSTREAM_DEDUP_TTL_SECONDS,
+    HOOKSTREAM_ROUTES_FILE, HOOKSTREAM_STORE, ...; see the README). SIGTERM stops it
+    cleanly: in-flight events finish and the last transaction commits.
+    """
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        routes = load_routes(settings.route_prefix, settings.routes_file)
+    except RoutesFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if check_routes or show_routes:
+        _print_routes(routes, show_routes)
+        return
+    _run(settings, routes, web_port=web_port, web_bind=web_bind)
+
+
+def _print_routes(routes: RouteTable, topics: tuple[str, ...]) -> None:
+    for rule in routes.rules:
+        click.echo(f"{rule.pattern} -> {', '.join(rule.destinations) or '(dropped)'}")
+    unmatched = f"{routes.prefix}<topic>" if routes.route_unmatched else "(dropped)"
+    click.echo(f"(unmatched) -> {unmatched}")
+    for topic in topics:
+        try:
+            destinations = ", ".join(routes.destinations(topic)) or "(dropped)"
+        except RouteFailed as exc:
+            destinations = f"(dead-lettered: {exc})"
+        click.echo(f"{topic}: {destinations}")
+
+
+def _run(settings: Settings, routes: RouteTable, *, web_port: int | None, web_bind: str) -> None:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        partitions = loop.run_until_complete(prepare_topics(settings, routes))
+    except TopicAdminError as exc:
+        loop.close()
+        raise click.ClickException(str(exc)) from exc
+    app = build_app(settings, routes, partitions=partitions, web_port=web_port, web_bind=web_bind)
+    state = LocalState(settings.data_dir)
+    if settings.store.startswith("rocksdb"):
+        state.claim(app.tables_dir)
+    log.info(
+        "worker.starting",
+        worker_id=settings.worker_id,
+        raw_topic=settings.raw_topic,
+        partitions=partitions,
+        store=settings.store,
+        web_port=app.conf.web_port,
+    )
+    worker = faust.Worker(
+        app,
+        loop=loop,
+        quiet=True,
+        override_logging=False,
+        redirect_stdouts=False,
+        loglevel=settings.log_level,
+    )
+    worker.spinner = None  # a terminal spinner has no place in a service's output
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as stopped:
+        if stopped.code in (0, None) and not app.crashed:
+            state.mark_clean_stop()
+            log.info("worker.stopped", clean=True)
+        raise

@@ -1,0 +1,119 @@
+"""What happens to one raw record: parse, deduplicate, route, or dead-letter.
+
+The processor knows nothing of Faust: it is given a dedup table, a route table, something
+that creates topics and something that produces records. In the worker those are a Faust
+table and the transaction manager, so every record it produces and every table write for an
+event land in the transaction that also commits that event's offset.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from typing import Protocol
+
+from hookstream.logs import get_logger
+from streams.dedup import Deduplicator, id_key, position_key
+from streams.errors import RejectedRecord, RouteFailed, TopicAdminError
+from streams.metrics import WorkerMetrics
+from streams.notification import parse_notification
+from streams.records import OutRecord, RawRecord, dead_letter, routed_record
+from streams.routes import RouteTable
+
+log = get_logger(__name__)
+
+
+class RecordSink(Protocol):
+    """Produces records (in the worker: into the current event's transaction)."""
+
+    async def send(self, record: OutRecord) -> None:
+        """Hand `record` to the producer; raise `RouteFailed` if the client refuses it."""
+
+
+class TopicEnsurer(Protocol):
+    """Creates a topic unless it exists."""
+
+    async def ensure(self, name: str) -> None:
+        """Create topic `name` unless it exists (raises `TopicAdminError`)."""
+
+
+class Outcome(enum.Enum):
+    """What became of a raw record."""
+
+    ROUTED = "routed"
+    DUPLICATE = "duplicate"
+    DROPPED = "dropped"
+    DEAD_LETTERED = "dead-lettered"
+
+
+class Processor:
+    """Deduplicates and routes raw records; dead-letters what it cannot process."""
+
+    def __init__(
+        self,
+        *,
+        dedup: Deduplicator,
+        routes: RouteTable,
+        topics: TopicEnsurer,
+        sink: RecordSink,
+        dlq_topic: str,
+        metrics: WorkerMetrics,
+    ) -> None:
+        self.dedup = dedup
+        self.routes = routes
+        self.topics = topics
+        self.sink = sink
+        self.dlq_topic = dlq_topic
+        self.metrics = metrics
+
+    async def process(self, raw: RawRecord) -> Outcome:
+        """Process one raw record. Raises only when producing fails in a way that must stop
+        the worker (the transaction is then aborted and the record processed again)."""
+        self.metrics.processed.inc()
+        here = position_key(raw.topic, raw.partition, raw.offset)
+        try:
+            notification = parse_notification(raw.value)
+            key = id_key(notification.id) if notification.id is not None else here
+            if self.dedup.is_duplicate(key):
+                self.metrics.duplicates.inc()
+                log.debug("notification.duplicate", notification_id=notification.id)
+                return Outcome.DUPLICATE
+            destinations = self.routes.destinations(notification.topic)
+            if not destinations:
+                self.metrics.dropped.inc()
+                return Outcome.DROPPED
+            for destination in destinations:
+                await self._ensure_topic(destination)
+            records = [routed_record(raw, notification, d) for d in destinations]
+            for record in records:
+                await self.sink.send(record)
+        except RejectedRecord as rejected:
+            return await self._dead_letter(raw, here, rejected)
+        await self.dedup.remember(key)
+        for record in records:
+            self.metrics.routed.labels(record.topic).inc()
+        self.metrics.receive_to_route.observe(max(0.0, time.time() - raw.received_at_ms / 1000))
+        return Outcome.ROUTED
+
+    async def _ensure_topic(self, name: str) -> None:
+        try:
+            await self.topics.ensure(name)
+        except TopicAdminError as exc:
+            raise RouteFailed(str(exc)) from exc
+
+    async def _dead_letter(self, raw: RawRecord, here: bytes, rejected: RejectedRecord) -> Outcome:
+        if self.dedup.is_duplicate(here):  # the same record again, after a crash
+            self.metrics.duplicates.inc()
+            return Outcome.DUPLICATE
+        await self.sink.send(dead_letter(raw, self.dlq_topic, rejected.reason))
+        await self.dedup.remember(here)
+        self.metrics.dead_letters.labels(rejected.reason).inc()
+        log.warning(
+            "notification.dead_lettered",
+            reason=rejected.reason,
+            detail=rejected.detail,
+            topic=raw.topic,
+            partition=raw.partition,
+            offset=raw.offset,
+        )
+        return Outcome.DEAD_LETTERED

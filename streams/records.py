@@ -1,0 +1,87 @@
+"""The records the worker reads and writes, built to the contract in `hookstream.contract`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hookstream.contract import (
+    HEADER_DLQ_REASON,
+    HEADER_DLQ_SOURCE_OFFSET,
+    HEADER_DLQ_SOURCE_PARTITION,
+    HEADER_DLQ_SOURCE_TOPIC,
+    HEADER_NOTIFICATION_ID,
+    HEADER_RECEIVED_AT,
+    HEADER_TOPIC,
+    Headers,
+    decode_headers,
+    encode_headers,
+)
+from streams.notification import Notification
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """A record of the raw topic, as consumed."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    timestamp_ms: int
+
+    @property
+    def received_at_ms(self) -> int:
+        """When the ingest received the notification (its header, else the record time)."""
+        header = decode_headers(self.headers).get(HEADER_RECEIVED_AT, "")
+        return int(header) if header.isdigit() else self.timestamp_ms
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    """A record to produce."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+def routed_record(raw: RawRecord, notification: Notification, destination: str) -> OutRecord:
+    """The routed copy of a notification: keyed by the item it is about (so a conversation
+    or contact keeps its order), the original bytes, the contract's headers."""
+    if notification.item_id is not None:
+        key: bytes | None = notification.item_id.encode()
+    elif notification.id is not None:
+        key = notification.id.encode()
+    else:  # ping: no id anywhere; the ingest's synthetic `ping-<uuid>` key
+        key = raw.key
+    headers = encode_headers(
+        {
+            HEADER_NOTIFICATION_ID: notification.id,
+            HEADER_TOPIC: notification.topic,
+            HEADER_RECEIVED_AT: raw.received_at_ms,
+        }
+    )
+    return OutRecord(topic=destination, key=key, value=raw.value, headers=headers)
+
+
+def dead_letter(raw: RawRecord, dlq_topic: str, reason: str) -> OutRecord:
+    """The dead letter of a raw record: its key, value and headers, plus why and whence."""
+    dlq_names = {
+        HEADER_DLQ_REASON,
+        HEADER_DLQ_SOURCE_TOPIC,
+        HEADER_DLQ_SOURCE_PARTITION,
+        HEADER_DLQ_SOURCE_OFFSET,
+    }
+    kept = [(name, value) for name, value in raw.headers if name not in dlq_names]
+    headers = kept + encode_headers(
+        {
+            HEADER_DLQ_REASON: reason,
+            HEADER_DLQ_SOURCE_TOPIC: raw.topic,
+            HEADER_DLQ_SOURCE_PARTITION: raw.partition,
+            HEADER_DLQ_SOURCE_OFFSET: raw.offset,
+        }
+    )
+    return OutRecord(topic=dlq_topic, key=raw.key, value=raw.value, headers=headers)
