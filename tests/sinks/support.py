@@ -4,6 +4,7 @@ data events, and a sandbox served for real (`hookstream sandbox`) with its contr
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import sys
@@ -177,3 +178,33 @@ async def web(port: int) -> AsyncIterator[httpx.AsyncClient]:
     """A client of a sink's web endpoints."""
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
         yield client
+
+
+def as_environment(settings: Settings) -> dict[str, str]:
+    """The environment variables that give a `hookstream sink` process these settings."""
+    env: dict[str, str] = {}
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        value = getattr(settings, name)
+        if value is None or not hasattr(alias, "choices"):
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        if isinstance(value, list):
+            continue
+        env[str(alias.choices[0])] = str(value)
+    return env
+
+
+@asynccontextmanager
+async def sink_process(settings: Settings, log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`hookstream sink` with `settings`, SIGTERM'd (then SIGKILL'd) on exit if still up."""
+    env = {**os.environ, **as_environment(settings), "HOOKSTREAM_LOG_FORMAT": "json"}
+    with log.open("ab") as out:
+        process = await asyncio.create_subprocess_exec(
+            _hookstream(), "sink", env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            yield process
+        finally:
+            await stop_process(process)
