@@ -3,9 +3,16 @@ twice moves nothing twice, while records a filter left behind stay for a later r
 
 It lives where Kafka keeps a consumer group's progress: the committed offset is the *floor*
 (every offset below it is settled) and the commit's metadata string lists the settled ranges
-above it, half-open, as `hsr1:120-135,200-201`. An offset is settled when its record was
-moved, or when it holds no record a consumer sees (a transaction marker, an aborted record).
-A record a filter skipped is a hole: the floor stops below it until a replay moves it.
+above it, each as the gap since the previous range's end (or the floor) and its length, in
+hex: floor 120 with `hsr1:2+3,a+1` means 122-124 and 135 are settled too. An offset is settled
+when its record was moved, or when it holds no record a consumer sees (a transaction marker,
+an aborted record). A record a filter skipped is a hole: the floor stops below it until a
+replay moves it.
+
+Brokers refuse commit metadata over `offset.metadata.max.bytes` (default 4096), so a ledger
+holds a few hundred ranges: a filtered replay stops (and says so) when the records it leaves
+behind are too scattered among those it moves; a broader replay always goes on, since moving
+a hole never needs a new range.
 """
 
 from __future__ import annotations
@@ -14,9 +21,9 @@ import bisect
 from dataclasses import dataclass, field
 
 PREFIX = "hsr1:"
-MAX_METADATA_CHARS = 3000
-"""Brokers refuse commit metadata over `offset.metadata.max.bytes` (default 4096)."""
-_RANGE_CHARS = 2 * 19 + 2  # two 63-bit offsets, a dash, a comma
+MAX_METADATA_CHARS = 3500
+"""Below the brokers' default `offset.metadata.max.bytes` (4096)."""
+_WORST_RANGE_CHARS = 2 * 16 + 2  # a new range: two 64-bit hex numbers, `+` and `,`
 
 
 @dataclass(slots=True)
@@ -26,6 +33,13 @@ class Ledger:
 
     floor: int = 0
     ranges: list[tuple[int, int]] = field(default_factory=list)
+    _encoded: str | None = field(default=None, repr=False, compare=False)
+    _size_bound: int = field(default=len(PREFIX), repr=False, compare=False)
+    """At least `len(self.encode())`, known without encoding."""
+
+    def __post_init__(self) -> None:
+        if self.ranges:
+            self.encode()  # the exact size, for `fits_after_settling`
 
     @classmethod
     def decode(cls, offset: int, metadata: str | None) -> Ledger:
@@ -34,20 +48,44 @@ class Ledger:
         ledger = cls(max(offset, 0))
         if metadata and metadata.startswith(PREFIX):
             try:
-                spans = [part.split("-") for part in metadata[len(PREFIX) :].split(",") if part]
-                for start, end in spans:
-                    ledger.settle(int(start), int(end))
+                position = ledger.floor
+                ranges = []
+                for part in filter(None, metadata[len(PREFIX) :].split(",")):
+                    gap, length = (int(number, 16) for number in part.split("+"))
+                    if gap < 1 or length < 1:
+                        raise ValueError(part)
+                    ranges.append((position + gap, position + gap + length))
+                    position += gap + length
             except ValueError:
-                ledger.ranges = []
+                ranges = []
+            ledger.ranges = ranges
+            ledger._encoded = None
+            ledger.encode()  # the exact size
         return ledger
 
     def encode(self) -> str:
         """The commit metadata for this ledger."""
-        return PREFIX + ",".join(f"{start}-{end}" for start, end in self.ranges)
+        if self._encoded is not None:
+            return self._encoded
+        parts = []
+        position = self.floor
+        for start, end in self.ranges:
+            parts.append(f"{start - position:x}+{end - start:x}")
+            position = end
+        self._encoded = PREFIX + ",".join(parts)
+        self._size_bound = len(self._encoded)
+        return self._encoded
 
-    def has_room(self, more_ranges: int = 1) -> bool:
-        """Whether `more_ranges` ranges can still be added within the metadata limit."""
-        return len(self.encode()) + more_ranges * _RANGE_CHARS <= MAX_METADATA_CHARS
+    def fits_after_settling(self, start: int, end: int) -> bool:
+        """Whether the metadata stays within `MAX_METADATA_CHARS` once `start` to `end - 1`
+        are settled."""
+        if self._size_bound + _WORST_RANGE_CHARS <= MAX_METADATA_CHARS:
+            return True
+        if len(self.encode()) + _WORST_RANGE_CHARS <= MAX_METADATA_CHARS:
+            return True
+        trial = Ledger(self.floor, list(self.ranges))
+        trial.settle(start, end)
+        return len(trial.encode()) <= MAX_METADATA_CHARS
 
     def is_settled(self, offset: int) -> bool:
         """Whether `offset` is settled."""
@@ -61,15 +99,16 @@ class Ledger:
         start = max(start, self.floor)
         if start >= end:
             return
-        merged: list[tuple[int, int]] = []
-        for low, high in self.ranges:
-            if high < start or low > end:  # apart: keep
-                merged.append((low, high))
-            else:  # overlapping or touching: absorb
-                start, end = min(start, low), max(end, high)
-        bisect.insort(merged, (start, end))
-        self.ranges = merged
+        ranges = self.ranges
+        # The ranges it overlaps or touches: those ending at or after `start` and starting at
+        # or before `end` (found by bisection; the list is sorted by both ends).
+        first = bisect.bisect_left(ranges, start, key=lambda span: span[1])
+        after = bisect.bisect_right(ranges, end, key=lambda span: span[0])
+        if first < after:
+            start, end = min(start, ranges[first][0]), max(end, ranges[after - 1][1])
+        ranges[first:after] = [(start, end)]
         self._absorb()
+        self._changed()
 
     def raise_floor(self, offset: int) -> None:
         """Settle everything below `offset` (the log start: older records are gone)."""
@@ -77,6 +116,13 @@ class Ledger:
             self.floor = offset
             self.ranges = [(max(low, offset), high) for low, high in self.ranges if high > offset]
             self._absorb()
+            self._changed()
+
+    def _changed(self) -> None:
+        if self._encoded is not None:  # one change adds at most one range
+            self._size_bound = len(self._encoded)
+        self._size_bound += _WORST_RANGE_CHARS
+        self._encoded = None
 
     def _absorb(self) -> None:
         while self.ranges and self.ranges[0][0] <= self.floor:
@@ -96,6 +142,10 @@ class PartitionPass:
         """The record at `offset` is moved (acknowledged), or was settled already."""
         self.ledger.settle(self.cursor, offset + 1)
         self.cursor = offset + 1
+
+    def can_settle(self, offset: int) -> bool:
+        """Whether the ledger can still remember the record at `offset` as moved."""
+        return self.ledger.fits_after_settling(self.cursor, offset + 1)
 
     def hole(self, offset: int) -> None:
         """The record at `offset` stays in the dead-letter topic."""

@@ -233,6 +233,9 @@ class _Run:
     wait_seconds: float
     on_move: MoveCallback | None
     passes: dict[TopicPartition, PartitionPass] = field(default_factory=dict)
+    """Per partition, what is settled once acknowledged (and committed)."""
+    projected: dict[TopicPartition, PartitionPass] = field(default_factory=dict)
+    """The same as if every record sent were acknowledged already: whether one more fits."""
     ends: dict[TopicPartition, int] = field(default_factory=dict)
     full: set[TopicPartition] = field(default_factory=set)
 
@@ -261,6 +264,9 @@ class _Run:
             ledger.raise_floor(begins[tp])
             self.summary.resumed_after += ledger.floor - begins[tp]
             self.passes[tp] = PartitionPass(ledger, ledger.floor)
+            self.projected[tp] = PartitionPass(
+                Ledger(ledger.floor, list(ledger.ranges)), ledger.floor
+            )
             self.consumer.seek(tp, ledger.floor)
 
     async def walk(self) -> None:
@@ -282,6 +288,7 @@ class _Run:
                 upper = min(position, self.ends[tp])
                 if tp not in self.full:
                     self.passes[tp].reached(upper)
+                    self.projected[tp].reached(upper)
                 if tp in self.full or upper >= self.ends[tp]:
                     done.add(tp)
             if batch or done:
@@ -306,47 +313,46 @@ class _Run:
     async def _examine(
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
     ) -> list[_Event]:
-        walk = self.passes[tp]
+        projected = self.projected[tp]
         events: list[_Event] = []
-        pending = 0
         for record in records:
             if record.offset >= self.ends[tp] or tp in self.full:
                 break
-            self.summary.scanned += 1
             matched = self.record_filter.matches(record)
-            if walk.ledger.is_settled(record.offset):
+            if projected.ledger.is_settled(record.offset):
+                self.summary.scanned += 1
                 if matched:
                     self.summary.already_replayed += 1
                 else:
                     self.summary.filtered_out += 1
+                projected.settled(record.offset)
                 events.append(_Event(record.offset, settled=True))
                 continue
+            destination = self._destination(record) if matched else None
+            if destination is not None and self.producer is not None:
+                if not projected.can_settle(record.offset):
+                    self.full.add(tp)
+                    self.summary.notes.append(
+                        f"partition {tp.partition}: stopped at offset {record.offset}: the "
+                        "records left behind lie too scattered among the moved ones to "
+                        "remember; replay them (e.g. without filters) to go on"
+                    )
+                    break
+                projected.settled(record.offset)
+                future = await self._send(destination, record)
+                events.append(
+                    _Event(record.offset, settled=False, move=(record, destination, future))
+                )
+            else:
+                projected.hole(record.offset)
+                events.append(_Event(record.offset, settled=False))
+                if destination is not None:  # dry run
+                    self.summary.moved[destination] += 1
+                    if self.on_move is not None:
+                        self.on_move(record, destination)
+            self.summary.scanned += 1
             if not matched:
                 self.summary.filtered_out += 1
-                events.append(_Event(record.offset, settled=False))
-                continue
-            destination = self._destination(record)
-            if destination is None:  # counted in `left`
-                events.append(_Event(record.offset, settled=False))
-                continue
-            if self.producer is None:  # dry run
-                self.summary.moved[destination] += 1
-                if self.on_move is not None:
-                    self.on_move(record, destination)
-                events.append(_Event(record.offset, settled=False))
-                continue
-            if not walk.ledger.has_room(pending + 1):
-                self.full.add(tp)
-                self.summary.notes.append(
-                    f"partition {tp.partition}: stopped at offset {record.offset}: too many "
-                    "records left behind between moved ones to track; replay those (or use a "
-                    "new --group) to go on"
-                )
-                self.summary.scanned -= 1
-                break
-            future = await self._send(destination, record)
-            events.append(_Event(record.offset, settled=False, move=(record, destination, future)))
-            pending += 1
         return events
 
     def _destination(self, record: ConsumerRecord[bytes, bytes]) -> str | None:

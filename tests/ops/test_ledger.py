@@ -39,14 +39,16 @@ def test_encoding_round_trips_through_commit_metadata() -> None:
     ledger = Ledger(floor=3)
     ledger.settle(5, 8)
     ledger.settle(12, 13)
+    ledger.settle(40, 60)
     metadata = ledger.encode()
-    assert metadata == "hsr1:5-8,12-13"
+    assert metadata == "hsr1:2+3,4+1,1b+14"  # gap since the last end, length; hex
     assert Ledger.decode(ledger.floor, metadata) == ledger
 
 
 def test_metadata_written_by_someone_else_counts_only_the_offset() -> None:
     assert Ledger.decode(7, "some other tool") == Ledger(floor=7)
     assert Ledger.decode(7, "hsr1:garbage") == Ledger(floor=7)
+    assert Ledger.decode(7, "hsr1:0+1") == Ledger(floor=7)  # a range touching the floor
 
 
 def test_raising_the_floor_to_the_log_start_drops_what_is_gone() -> None:
@@ -55,13 +57,16 @@ def test_raising_the_floor_to_the_log_start_drops_what_is_gone() -> None:
     assert (ledger.floor, ledger.ranges) == (9, [])
 
 
-def test_room_runs_out_before_the_brokers_metadata_limit() -> None:
-    ledger = Ledger()
-    offset = 10**15
-    while ledger.has_room():
+def test_scattered_ranges_stop_fitting_before_the_brokers_metadata_limit() -> None:
+    ledger = Ledger(floor=10**15)
+    offset = ledger.floor + 1
+    while ledger.fits_after_settling(offset, offset + 1):
         ledger.settle(offset, offset + 1)
-        offset += 2
-    assert len(ledger.encode()) <= MAX_METADATA_CHARS
+        offset += 2  # a hole between every two settled offsets
+    assert len(ledger.encode()) <= MAX_METADATA_CHARS < 4096
+    assert len(ledger.ranges) > 500  # the compact encoding holds hundreds of ranges
+    # Filling a hole never needs room: it merges two ranges.
+    assert ledger.fits_after_settling(offset - 3, offset - 2)
 
 
 def test_a_pass_settles_marker_gaps_next_to_moved_records_but_not_holes() -> None:
@@ -122,6 +127,8 @@ def _walk(ledger: Ledger, kinds: list[str]) -> None:
 
 
 def _check(ledger: Ledger, kinds: list[str]) -> None:
+    bound = ledger._size_bound  # what `fits_after_settling` trusts without encoding
+    assert bound >= len(ledger.encode())
     for offset, kind in enumerate(kinds):
         if kind == "moved":
             assert ledger.is_settled(offset), (offset, kinds, ledger)
