@@ -21,8 +21,11 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
 def _unreachable(bootstrap: str, wait_seconds: float, exc: BaseException) -> KafkaUnreachable:
-    detail = f": {exc}" if str(exc) else ""
-    return KafkaUnreachable(f"cannot reach Kafka at {bootstrap} within {wait_seconds:g} s{detail}")
+    if isinstance(exc, TimeoutError):
+        return KafkaUnreachable(
+            f"cannot reach Kafka at {bootstrap}: no answer in {wait_seconds:g} s"
+        )
+    return KafkaUnreachable(f"cannot reach Kafka at {bootstrap}: {exc}")
 
 
 async def _start(client: Any, bootstrap: str, wait_seconds: float) -> None:

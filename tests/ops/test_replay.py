@@ -7,6 +7,7 @@ import json
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
+from tests.ops.seed_dlq import seed
 from tests.ops.support import OpsEnv, Out, produce
 from tests.support.kafka import create_topics, read_topic, unique_name
 
@@ -221,3 +222,28 @@ async def test_transaction_markers_in_the_dead_letter_topic_do_not_hold_the_grou
     assert rest["already_replayed"] == 2  # notif_2 and notif_4 lie above the first hole
     assert (again["scanned"], again["resumed_after"]) == (0, 12)  # 6 records, 6 markers
     assert _keys(await _moved(env)) == [f"notif_{n}" for n in range(6)]
+
+
+async def test_a_filter_too_scattered_to_remember_stops_and_a_broad_replay_finishes(
+    kafka_bootstrap: str,
+) -> None:
+    # Every third dead letter is `route-failed`, the rest `unparseable`: replaying only the
+    # latter leaves a hole every third record, more than the group's commit can remember.
+    env = OpsEnv(kafka_bootstrap)
+    await seed(kafka_bootstrap, env.dlq_topic, env.raw_topic, 3000, 1)
+
+    filtered = json.loads(
+        (await env.cli("replay", env.dlq_topic, "--reason", "unparseable", "--json")).stdout
+    )
+    stuck = json.loads(
+        (await env.cli("replay", env.dlq_topic, "--reason", "unparseable", "--json")).stdout
+    )
+    broad = json.loads((await env.cli("replay", env.dlq_topic, "--json")).stdout)
+
+    assert 1000 < filtered["moved"] < 2000
+    assert "stopped at offset" in filtered["notes"][0]
+    assert stuck["moved"] == 0
+    assert broad["notes"] == []
+    assert broad["moved"] == 3000 - filtered["moved"]
+    keys = [r.key for r in await read_topic(kafka_bootstrap, env.raw_topic, expect=3000)]
+    assert len(keys) == len(set(keys)) == 3000

@@ -109,9 +109,8 @@ async def test_concurrent_ensure_topics_create_each_topic_once(kafka_bootstrap: 
         ("127.0.0.1:1", ("topics", "create")),
         ("127.0.0.1:1", ("tail", "anything")),
         ("127.0.0.1:1", ("replay", "anything.dlq")),
-        ("10.255.255.1:9092", ("topics",)),  # unroutable: the connection hangs, if anything
     ],
-    ids=["describe", "create", "tail", "replay", "blackhole"],
+    ids=["describe", "create", "tail", "replay"],
 )
 async def test_an_unreachable_broker_is_a_clear_error_within_the_bounded_wait(
     bootstrap: str, args: tuple[str, ...]
@@ -122,6 +121,27 @@ async def test_an_unreachable_broker_is_a_clear_error_within_the_bounded_wait(
     result = await env.cli(*args, "--connect-timeout", "3")
 
     assert result.exit_code == 1
-    assert f"Error: cannot reach Kafka at {bootstrap} within 3 s" in result.stderr
+    assert f"Error: cannot reach Kafka at {bootstrap}: " in result.stderr
     assert "Traceback" not in result.output
     assert time.monotonic() - started < 6
+
+
+async def test_a_broker_that_never_answers_is_given_up_on_after_the_connect_timeout() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accept, read, never answer
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        env = OpsEnv(f"127.0.0.1:{port}")
+        started = time.monotonic()
+        result = await env.cli("topics", "--connect-timeout", "2")
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+        await server.wait_closed()
+
+    assert result.exit_code == 1
+    assert f"Error: cannot reach Kafka at 127.0.0.1:{port}: no answer in 2 s" in result.stderr
+    assert 1.5 < elapsed < 5
