@@ -12,8 +12,8 @@ Strimzi. The raw topic and its dead letters carry whole webhook bodies, so their
 `max.message.bytes` leaves room for HOOKSTREAM_MAX_BODY_BYTES plus key and headers (Kafka's
 default, 1 MiB + 12 bytes per batch, would refuse the largest body the ingest accepts).
 
-`ensure_topics(settings)` creates the missing ones and leaves existing ones as they are (the
-streams worker and dev mode call it at start; `hookstream topics create` too);
+`ensure_topics(settings)` creates the missing ones and leaves existing ones as they are (dev
+mode and `hookstream topics create` call it; a service may at start);
 `describe_topics(settings)` reports them, and the routed `<prefix>*` topics that exist.
 """
 
