@@ -39,7 +39,7 @@ from prometheus_client import CollectorRegistry
 
 from hookstream.logs import get_logger
 from hookstream.settings import Settings
-from sinks.client import IntercomClient
+from sinks.client import IntercomClient, access_token
 from sinks.deadletter import FaustDeadLetters, SourceRecord
 from sinks.dedup import RecentlySent
 from sinks.metrics import SinkMetrics
@@ -94,8 +94,7 @@ class Sink:
         web_port: int | None = None,
         web_host: str = "0.0.0.0",
     ) -> None:
-        if settings.intercom_access_token is None:
-            raise ValueError("set INTERCOM_ACCESS_TOKEN for the sink")
+        access_token(settings)  # refuse to build without one
         self.settings = settings
         self.metrics = SinkMetrics(registry)
         self.client = IntercomClient(settings, transport)

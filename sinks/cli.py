@@ -9,6 +9,7 @@ import uvloop
 from hookstream.logs import configure_logging, get_logger
 from hookstream.settings import load_settings
 from sinks.app import Sink
+from sinks.client import access_token
 
 log = get_logger(__name__)
 
@@ -31,8 +32,10 @@ def sink_command(web_port: int | None, web_host: str) -> None:
     """
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    if settings.intercom_access_token is None:
-        raise click.UsageError("set INTERCOM_ACCESS_TOKEN")
+    try:
+        access_token(settings)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     loop = uvloop.new_event_loop()
     sink = Sink(settings, web_port=web_port, web_host=web_host)
     log.info(

@@ -47,13 +47,19 @@ class Accepted:
     rate: RateHeaders
 
 
+def access_token(settings: Settings) -> str:
+    """The Intercom access token; ValueError when it is unset or empty."""
+    token = settings.intercom_access_token
+    value = token.get_secret_value().strip() if token is not None else ""
+    if not value:
+        raise ValueError("set INTERCOM_ACCESS_TOKEN for the sink")
+    return value
+
+
 def request_headers(settings: Settings) -> dict[str, str]:
     """The headers of every call: bearer token, Intercom-Version, JSON both ways."""
-    token = settings.intercom_access_token
-    if token is None:
-        raise ValueError("set INTERCOM_ACCESS_TOKEN for the sink")
     return {
-        "Authorization": f"Bearer {token.get_secret_value()}",
+        "Authorization": f"Bearer {access_token(settings)}",
         "Intercom-Version": settings.intercom_version,
         "Accept": "application/json",
         "Content-Type": "application/json",

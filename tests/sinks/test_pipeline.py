@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
 from hookstream.settings import Settings
 from sinks.client import IntercomClient
@@ -238,8 +239,13 @@ async def test_a_refused_token_stops_sending_without_acking_or_dead_lettering() 
         return httpx.Response(401, content=orjson.dumps(body))
 
     async with harness(unauthorized, concurrency=1) as h:
-        await h.pipeline.submit([h.record(i, event(f"u{i}", i)) for i in range(5)])
-        await asyncio.sleep(0.2)
+        with capture_logs() as logs:
+            await h.pipeline.submit([h.record(i, event(f"u{i}", i)) for i in range(5)])
+            await asyncio.sleep(0.2)
+        (denied,) = [entry for entry in logs if entry["event"] == "intercom_access_denied"]
+        assert denied["log_level"] == "error"
+        assert denied["status"] == 401
+        assert "Access Token Invalid" in denied["reason"]
         reason = h.pipeline.not_ready_reason
         assert reason is not None
         assert "401" in reason

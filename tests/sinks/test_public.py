@@ -1,0 +1,24 @@
+"""What the sink package exports, and `hookstream sink` refusing to start half-configured."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+import sinks
+from hookstream.cli import main
+
+
+def test_the_package_exports_exactly_its_public_names() -> None:
+    exported = {name for name in dir(sinks) if not name.startswith("_")}
+    modules = {"app", "client", "errors", "ratelimit", "pipeline", "dedup", "offsets"}
+    modules |= {"deadletter", "metrics", "web", "cli"}
+    assert exported - modules == set(sinks.__all__)
+    assert all(getattr(sinks, name) is not None for name in sinks.__all__)
+
+
+@pytest.mark.parametrize("token", [None, "", "  "])
+def test_hookstream_sink_refuses_to_start_without_an_access_token(token: str | None) -> None:
+    result = CliRunner().invoke(main, ["sink"], env={"INTERCOM_ACCESS_TOKEN": token})
+    assert result.exit_code == 2
+    assert "INTERCOM_ACCESS_TOKEN" in result.output
