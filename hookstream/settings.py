@@ -203,7 +203,7 @@ class Settings(BaseSettings):
     sink_dedup_max_entries: int = _env(
         "HOOKSTREAM_SINK_DEDUP_MAX_ENTRIES",
         1_000_000,
-        "Most events the sink remembers for deduplication (about 110 bytes each).",
+        "Most events the sink remembers for deduplication (about 90 bytes each).",
         ge=1,
     )
     sink_session_timeout_seconds: float = _env(
