@@ -1,0 +1,241 @@
+"""Fault injection: steady traffic through the whole pipeline while its parts fail, then
+proof that nothing accepted was lost or doubled.
+
+    python -m bench.faults [--scale ci|full] [--json FILE]
+
+While webhooks and data events flow (bench.traffic), it SIGKILLs the worker, then the sink,
+then the ingest, each several times; stops the Kafka broker for a while and starts it again;
+makes the Intercom sandbox answer 429s (a budget below the sink's), 5xx bursts, and hang
+longer than the sink's timeout. Afterwards it proves, and prints the counts:
+  - every webhook that got a 200 is in its routed topic exactly once (read_committed);
+  - every data event that got a 202 reached the sandbox at least once (doubles counted);
+  - every invalid input was refused with the right status or is in a dead-letter topic;
+  - no 5xx other than the documented 503 was answered.
+Exits 1 when a claim does not hold. `tests/integration/test_faults.py` runs it at CI scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.pipeline import API_TOKEN, SECRET, Pipeline
+from bench.traffic import TOPICS, Traffic
+from hookstream.contract import HEADER_NOTIFICATION_ID, decode_headers
+from hookstream.dataevents import parse_event
+from tests.support.kafka import read_topic
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How hard and how long the suite pushes."""
+
+    webhooks_per_second: float
+    events_per_second: float
+    kills_per_service: int
+    broker_outage_seconds: float
+    settle_seconds: float
+    sandbox_fault_seconds: float
+
+
+SCALES = {
+    "ci": Scale(20, 8, 2, 10, 4, 5),
+    "full": Scale(100, 40, 3, 30, 8, 15),
+}
+MAX_BODY_BYTES = 64 * 1024
+SINK_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass
+class Verdict:
+    """The counts the suite proves, and which claims failed."""
+
+    webhooks_accepted: int = 0
+    webhooks_routed_once: int = 0
+    webhooks_missing: list[str] = field(default_factory=list)
+    webhooks_doubled: list[str] = field(default_factory=list)
+    stored_without_200: int = 0
+    events_accepted: int = 0
+    events_delivered: int = 0
+    events_missing: int = 0
+    event_doubles: int = 0
+    invalid_on_kafka: int = 0
+    invalid_in_dlq: int = 0
+    bad_webhooks_refused: dict[str, int] = field(default_factory=dict)
+    wrong_statuses: list[Any] = field(default_factory=list)
+    unexpected_5xx: list[Any] = field(default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)
+    faults: list[str] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[str]:
+        """The claims that do not hold."""
+        failed = []
+        if self.webhooks_missing:
+            failed.append(f"{len(self.webhooks_missing)} accepted webhooks never routed")
+        if self.webhooks_doubled:
+            failed.append(f"{len(self.webhooks_doubled)} webhooks routed more than once")
+        if self.events_missing:
+            failed.append(f"{self.events_missing} accepted data events never reached Intercom")
+        if self.invalid_in_dlq < self.invalid_on_kafka:
+            failed.append(
+                f"{self.invalid_on_kafka - self.invalid_in_dlq} invalid events not in DLQ"
+            )
+        if self.wrong_statuses:
+            failed.append(f"wrong refusals: {self.wrong_statuses[:5]}")
+        if self.unexpected_5xx:
+            failed.append(f"5xx other than 503: {self.unexpected_5xx[:5]}")
+        return failed
+
+
+async def run_suite(scale: Scale, work_dir: Path) -> Verdict:
+    """Run the pipeline under traffic and faults; return what could be proven."""
+    pipeline = Pipeline(
+        work_dir,
+        extra_env={
+            "HOOKSTREAM_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
+            "HOOKSTREAM_SINK_REQUEST_TIMEOUT_SECONDS": str(SINK_TIMEOUT_SECONDS),
+            "HOOKSTREAM_TOPIC_PARTITIONS": "3",
+        },
+    )
+    verdict = Verdict()
+    async with pipeline:
+        traffic = Traffic(
+            ingest_url=pipeline.ingest_url,
+            secret=SECRET,
+            api_token=API_TOKEN,
+            bootstrap=pipeline.bootstrap,
+            data_events_topic=pipeline.topics.data_events,
+            webhooks_per_second=scale.webhooks_per_second,
+            events_per_second=scale.events_per_second,
+            oversized_bytes=MAX_BODY_BYTES,
+        )
+        sending = asyncio.create_task(traffic.run())
+        await _inject_faults(pipeline, scale, verdict.faults)
+        traffic.stop()
+        await sending
+        await _verify(pipeline, traffic, verdict)
+    return verdict
+
+
+async def _inject_faults(pipeline: Pipeline, scale: Scale, log: list[str]) -> None:
+    async def note(what: str) -> None:
+        log.append(f"{time.strftime('%H:%M:%S')} {what}")
+        await asyncio.sleep(scale.settle_seconds)
+
+    await note("steady traffic")
+    for name in ("worker", "sink", "ingest"):
+        for round_ in range(scale.kills_per_service):
+            await pipeline.kill(name)
+            await asyncio.sleep(1)
+            await pipeline.start(name)
+            await note(f"SIGKILLed and restarted {name} ({round_ + 1})")
+    await pipeline.stop_broker()
+    log.append(f"{time.strftime('%H:%M:%S')} broker stopped")
+    await asyncio.sleep(scale.broker_outage_seconds)
+    await pipeline.start_broker()
+    await note(f"broker back after {scale.broker_outage_seconds:.0f}s")
+    await pipeline.configure_sandbox(window_limit=3, window_seconds=2)
+    await asyncio.sleep(scale.sandbox_fault_seconds)
+    await pipeline.configure_sandbox(window_limit=None, window_seconds=10)
+    await note("sandbox limited to 3 calls per 2 s (429s)")
+    await pipeline.configure_sandbox(fail_next=20, error_status=503)
+    await note("sandbox answered a burst of 20 x 503")
+    await pipeline.configure_sandbox(error_rate=0.3, error_status=502)
+    await asyncio.sleep(scale.sandbox_fault_seconds)
+    await pipeline.configure_sandbox(error_rate=0.0)
+    await note("sandbox answered 30% 502s")
+    await pipeline.configure_sandbox(timeout_rate=0.3, hang_seconds=SINK_TIMEOUT_SECONDS * 2)
+    await asyncio.sleep(scale.sandbox_fault_seconds)
+    await pipeline.configure_sandbox(timeout_rate=0.0)
+    await note(f"sandbox hung 30% of calls for {SINK_TIMEOUT_SECONDS * 2:.0f}s (> client timeout)")
+
+
+async def _verify(pipeline: Pipeline, traffic: Traffic, verdict: Verdict) -> None:
+    ledger = traffic.ledger
+    verdict.webhooks_accepted = len(ledger.accepted)
+    verdict.events_accepted = len(ledger.events_accepted)
+    verdict.invalid_on_kafka = len(ledger.invalid_on_kafka)
+    verdict.bad_webhooks_refused = dict(ledger.bad_webhooks)
+    verdict.wrong_statuses = [*ledger.bad_webhook_wrong_status, *ledger.invalid_lists_wrong_status]
+    verdict.unexpected_5xx = ledger.unexpected_5xx
+    verdict.statuses = {
+        **{f"webhook {k}": v for k, v in sorted(ledger.webhook_statuses.items())},
+        "webhook unanswered (ingest down)": ledger.webhook_unanswered,
+        **{f"event {k}": v for k, v in sorted(ledger.event_statuses.items())},
+        "invalid event lists refused 422": ledger.invalid_lists_refused,
+    }
+    routed = await _wait_for_routed(pipeline, set(ledger.accepted))
+    verdict.webhooks_routed_once = sum(1 for i in ledger.accepted if routed[i] == 1)
+    verdict.webhooks_missing = [i for i in ledger.accepted if routed[i] == 0]
+    verdict.webhooks_doubled = [i for i, n in routed.items() if n > 1]
+    verdict.stored_without_200 = len(set(routed) - set(ledger.accepted))
+
+    wanted = Counter(_identity(event) for event in ledger.events_accepted)
+    delivered = await _wait_for_events(pipeline, wanted)
+    verdict.events_delivered = sum(1 for identity in wanted if delivered[identity] > 0)
+    verdict.events_missing = sum(1 for identity in wanted if delivered[identity] == 0)
+    verdict.event_doubles = sum(max(0, delivered[i] - 1) for i in wanted)
+    dlq = await read_topic(pipeline.bootstrap, pipeline.topics.data_events_dlq, wait_seconds=30)
+    in_dlq = {record.key for record in dlq}
+    verdict.invalid_in_dlq = sum(1 for key in ledger.invalid_on_kafka if key in in_dlq)
+
+
+async def _wait_for_routed(pipeline: Pipeline, accepted: set[str]) -> Counter[str]:
+    deadline = time.monotonic() + 180
+    while True:
+        counts: Counter[str] = Counter()
+        for topic in TOPICS:
+            records = await read_topic(
+                pipeline.bootstrap, pipeline.topics.routed(topic), wait_seconds=30
+            )
+            counts.update(decode_headers(r.headers)[HEADER_NOTIFICATION_ID] for r in records)
+        if accepted <= set(counts) or time.monotonic() > deadline:
+            return counts
+        await asyncio.sleep(3)
+
+
+def _identity(event: dict[str, Any]) -> tuple[str, str, int]:
+    return (str(event["user_id"]), str(event["event_name"]), int(event["created_at"]))
+
+
+async def _wait_for_events(
+    pipeline: Pipeline, wanted: Counter[tuple[str, str, int]]
+) -> Counter[tuple[str, str, int]]:
+    deadline = time.monotonic() + 240
+    while True:
+        delivered: Counter[tuple[str, str, int]] = Counter()
+        for entry in await pipeline.sandbox_accepted():
+            event = parse_event(json.dumps(entry["event"]))
+            delivered[(event.identifier, event.event_name, event.created_at)] += 1
+        if all(delivered[i] for i in wanted) or time.monotonic() > deadline:
+            return delivered
+        await asyncio.sleep(3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", choices=sorted(SCALES), default="full")
+    parser.add_argument("--json", type=Path, help="also write the verdict here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="hookstream-faults-") as work:
+        verdict = asyncio.run(run_suite(SCALES[args.scale], Path(work)))
+    report = {**asdict(verdict), "failures": verdict.failures}
+    for key in ("webhooks_missing", "webhooks_doubled"):
+        report[key] = len(report[key])
+    print(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    sys.exit(1 if verdict.failures else 0)
+
+
+if __name__ == "__main__":
+    main()

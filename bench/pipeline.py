@@ -1,0 +1,174 @@
+"""The whole pipeline as separate processes on a broker of its own, for the end-to-end
+benchmark and the fault-injection suite: Kafka, the Intercom sandbox, the worker, the sink
+and the ingest, on free ports and on topics no other run uses, each process startable,
+stoppable and killable on its own."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from hookstream import localkafka
+from hookstream.dev import SANDBOX_ACCESS_TOKEN, Service
+
+SECRET = "pipeline-client-secret"
+API_TOKEN = "pipeline-api-token"
+ORDER = ("sandbox", "worker", "sink", "ingest")
+
+
+@dataclass
+class Topics:
+    """The topics of one run, all under a prefix of its own."""
+
+    prefix: str
+
+    @property
+    def raw(self) -> str:
+        return f"{self.prefix}.notifications"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.prefix}.notifications.dlq"
+
+    @property
+    def data_events(self) -> str:
+        return f"{self.prefix}.data-events"
+
+    @property
+    def data_events_dlq(self) -> str:
+        return f"{self.prefix}.data-events.dlq"
+
+    def routed(self, intercom_topic: str) -> str:
+        """Where the worker routes notifications of `intercom_topic` by default."""
+        return f"{self.prefix}.{intercom_topic}"
+
+
+@dataclass
+class Pipeline:
+    """Starts the pipeline in `work_dir`; `async with` starts and stops it all."""
+
+    work_dir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    sandbox_args: list[str] = field(default_factory=list)
+    topics: Topics = field(default_factory=lambda: Topics(f"run{uuid.uuid4().hex[:8]}"))
+    bootstrap: str = ""
+    services: dict[str, Service] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.kafka_port = localkafka.free_port()
+        self.ports = {name: localkafka.free_port() for name in ORDER}
+        self.kafka_dir = self.work_dir / "kafka"
+        (self.work_dir / "logs").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def ingest_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['ingest']}"
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['sandbox']}"
+
+    def url(self, name: str) -> str:
+        """Base URL of a service's HTTP port (its API, or its web port for metrics)."""
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def env(self) -> dict[str, str]:
+        """The environment every service of this run gets."""
+        return {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "INTERCOM_CLIENT_SECRET": SECRET,
+            "HOOKSTREAM_API_TOKEN": API_TOKEN,
+            "HOOKSTREAM_RAW_TOPIC": self.topics.raw,
+            "HOOKSTREAM_DLQ_TOPIC": self.topics.dlq,
+            "HOOKSTREAM_ROUTE_PREFIX": f"{self.topics.prefix}.",
+            "HOOKSTREAM_DATA_EVENTS_TOPIC": self.topics.data_events,
+            "HOOKSTREAM_DATA_EVENTS_DLQ_TOPIC": self.topics.data_events_dlq,
+            "HOOKSTREAM_WORKER_ID": f"{self.topics.prefix}-worker",
+            "HOOKSTREAM_SINK_ID": f"{self.topics.prefix}-sink",
+            "HOOKSTREAM_SPOOL_PATH": str(self.work_dir / "spool" / "spool.sqlite3"),
+            "HOOKSTREAM_DATA_DIR": str(self.work_dir / "faust"),
+            "HOOKSTREAM_WORKER_WEB_PORT": str(self.ports["worker"]),
+            "HOOKSTREAM_SINK_WEB_PORT": str(self.ports["sink"]),
+            "INTERCOM_API_BASE_URL": self.sandbox_url,
+            "INTERCOM_ACCESS_TOKEN": SANDBOX_ACCESS_TOKEN,
+            "HOOKSTREAM_LOG_FORMAT": "json",
+            **self.extra_env,
+        }
+
+    async def __aenter__(self) -> Self:
+        self.bootstrap = await asyncio.to_thread(
+            localkafka.start, port=self.kafka_port, data_dir=self.kafka_dir
+        )
+        logs = self.work_dir / "logs"
+        commands = {
+            "sandbox": ["sandbox", "--port", str(self.ports["sandbox"]), *self.sandbox_args],
+            "worker": ["worker"],
+            "sink": ["sink"],
+            "ingest": ["ingest", "--port", str(self.ports["ingest"])],
+        }
+        for name in ORDER:
+            self.services[name] = Service(
+                name, commands[name], f"{self.url(name)}/healthz", logs / f"{name}.log"
+            )
+            await self.start(name)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        for name in reversed(ORDER):
+            if name in self.services:
+                await asyncio.to_thread(self.services[name].stop)
+        await asyncio.to_thread(localkafka.stop, self.kafka_dir)
+
+    async def start(self, name: str) -> None:
+        """Start a service and wait until it is healthy."""
+        service = self.services[name]
+        service.start(self.env())
+        await asyncio.to_thread(service.wait_healthy)
+
+    async def kill(self, name: str) -> None:
+        """SIGKILL a service: a crash, with no chance to flush or commit."""
+        await asyncio.to_thread(self.services[name].kill)
+
+    async def stop_broker(self) -> None:
+        """Stop the broker (clean shutdown of its process; clients see it vanish)."""
+        await asyncio.to_thread(localkafka.stop, self.kafka_dir)
+
+    async def start_broker(self) -> None:
+        """Start the broker again on the same port and data."""
+        await asyncio.to_thread(localkafka.start, port=self.kafka_port, data_dir=self.kafka_dir)
+
+    async def configure_sandbox(self, **changes: object) -> None:
+        """Change the sandbox's behaviour at run time (rate limit, failures, hangs)."""
+        async with httpx.AsyncClient() as client:
+            response = await client.post(f"{self.sandbox_url}/sandbox/config", json=changes)
+            response.raise_for_status()
+
+    async def sandbox_accepted(self) -> list[dict[str, object]]:
+        """Every event the sandbox accepted, in arrival order."""
+        events: list[dict[str, object]] = []
+        since = 0
+        async with httpx.AsyncClient(timeout=30) as client:
+            while True:
+                page = (
+                    await client.get(
+                        f"{self.sandbox_url}/sandbox/accepted",
+                        params={"since": since, "limit": 5000},
+                    )
+                ).json()
+                events += page["events"]
+                if not page["events"]:
+                    return events
+                since = page["events"][-1]["seq"]
