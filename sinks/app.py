@@ -221,8 +221,9 @@ class Sink:
                 if tp.topic == self.source.get_topic_name()
             ]
             released = await self.pipeline.release(mine)
-            if released:
-                log.info("sink_partitions_released", partitions=len(mine), records=released)
+            log.info(
+                "sink_partitions_revoked", partitions=sorted(p for _t, p in mine), released=released
+            )
 
     # -- what the web endpoints ask -------------------------------------------------------
 

@@ -9,8 +9,10 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from hookstream.localkafka import free_port
 from tests.sinks.support import (
     SandboxControl,
     create_sink_topics,
@@ -20,6 +22,7 @@ from tests.sinks.support import (
     sandbox,
     sink_process,
     sink_settings,
+    web,
 )
 from tests.support.kafka import read_topic
 
@@ -111,3 +114,56 @@ async def test_sigterm_drains_so_a_restart_sends_nothing_twice(
     assert stats["accepted"] == COUNT
     assert stats["duplicates"] == 0
     assert '"event": "sink_drained"' in log.read_text()
+
+
+async def test_a_second_replica_joining_mid_stream_takes_partitions_without_loss(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    # 100 ms a call, 4 at a time: slow enough for the newcomer to join before the end.
+    async with sandbox(tmp_path, window_limit=None, latency_seconds=0.1) as control:
+        settings = sink_settings(
+            kafka_bootstrap,
+            tmp_path,
+            control.base_url,
+            sink_batch_size=50,
+            sink_concurrency=4,
+            sink_replicas=2,
+            topic_partitions=4,
+        )
+        await create_sink_topics(settings)
+        await produce(kafka_bootstrap, settings.data_events_topic, backlog())
+        second_settings = settings.model_copy(update={"sink_web_port": free_port()})
+        async with sink_process(settings, tmp_path / "first.log") as first:
+            await eventually(
+                lambda: unique_at_least(control, 100), within=60, what="the first 100 events"
+            )
+            async with (
+                sink_process(second_settings, tmp_path / "second.log") as second,
+                web(second_settings.sink_web_port) as client,
+            ):
+
+                async def second_ready() -> bool:
+                    try:
+                        return (await client.get("/readyz")).status_code == 200
+                    except httpx.TransportError:
+                        return False
+
+                await eventually(second_ready, within=60, what="the second replica")
+                await eventually(
+                    lambda: unique_at_least(control, COUNT), within=90, what="every event"
+                )
+                assert first.returncode is None
+                assert second.returncode is None
+                metrics = (await client.get("/metrics")).text
+        stats = await control.stats()
+        entries = await control.accepted()
+
+    assert stats["unique_accepted"] == COUNT
+    assert stats["duplicates"] <= 3 * settings.sink_batch_size
+    assert first_arrivals_in_order(entries)
+    assert '"event": "sink_partitions_revoked"' in (tmp_path / "first.log").read_text()
+    accepted_by_second = [
+        line for line in metrics.splitlines() if line.startswith("hookstream_sink_accepted_total")
+    ]
+    assert float(accepted_by_second[0].split()[1]) > 0  # the newcomer did take partitions
+    assert await read_topic(kafka_bootstrap, settings.data_events_dlq_topic) == []
