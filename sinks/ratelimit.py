@@ -11,11 +11,13 @@ the window ends). `RateBudget.acquire()` is awaited before every call and
   Intercom's count. The remaining count is corrected for our own calls still in flight (each
   may or may not have been counted yet), so it errs low; a small reserve is kept for what the
   correction cannot see (another replica's calls): 1% of the limit, at least one call.
-- Pacing: the calls still allowed are spread evenly over the time left in the window, so the
-  sink arrives at the reset with calls left rather than drawing a 429 and waiting out the
-  rest of the window. Idle time is not lost: when calls have been scarce the spacing shrinks.
-- Clock skew: no call is made in the first `skew_seconds` after a reset, since a call that
-  Intercom counts in the old window would overrun it.
+- Pacing: the calls still allowed are spread evenly over the time left in the window (less
+  a 5% slack, to absorb a pause of the process), so the sink arrives at the reset with calls
+  left rather than drawing a 429 and waiting out the rest of the window. Idle time is not
+  lost: when calls have been scarce the spacing shrinks.
+- Clock skew: no call is made in the first `skew_seconds` after a reset (0.25 s for 10-s
+  windows), since a call that Intercom counts in the old window would overrun it. A 429
+  after the reset Intercom announced means its clock is behind ours: the wait grows.
 - 429: every caller pauses until the reset (no busy retries), then resumes.
 
 Callers are served one at a time in arrival order (an asyncio lock), which keeps the pacing
@@ -30,12 +32,21 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from hookstream.logs import get_logger
+
+log = get_logger(__name__)
+
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 # A reset within this many seconds of the one we know is the same window (Intercom's reset is
 # whole seconds; ours may be computed).
 _SAME_WINDOW_TOLERANCE = 0.5
+# Pacing aims to spend the window's calls by this share of the window before its end, so a
+# pause of the process (GC, a busy neighbour) late in the window does not waste budget.
+_SLACK_SHARE = 0.05
+# How much the wait after a reset grows when Intercom answers 429 after its reset.
+_SKEW_STEP = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +121,7 @@ class RateBudget:
         self.window_seconds = window_seconds
         self.reserve_share = reserve_share
         self.skew_seconds = (
-            skew_seconds if skew_seconds is not None else min(0.5, window_seconds * 0.05)
+            skew_seconds if skew_seconds is not None else min(0.25, window_seconds * 0.025)
         )
         self._clock = clock
         self._sleep = sleep
@@ -157,9 +168,8 @@ class RateBudget:
         now = self._clock()
         if rate.limit is not None:
             self._server_limit = rate.limit
-        if rate.reset is not None and not self._learn_window(ticket, rate.reset):
-            return  # an answer from a window already over
-        if rate.remaining is not None and rate.reset is not None:
+        current_window = rate.reset is not None and self._learn_window(ticket, rate.reset)
+        if current_window and rate.remaining is not None:
             # Calls made after this one, and calls made before it still unanswered, may not
             # be in Intercom's count yet.
             later = self._seq - ticket.seq
@@ -168,12 +178,26 @@ class RateBudget:
             current = self._server_remaining
             self._server_remaining = estimate if current is None else min(current, estimate)
         if limited:
-            self._server_remaining = 0
-            end = self._window_end if self._window_end is not None else now
-            until = end + self.skew_seconds if end > now else now + self.window_seconds
-            if retry_after is not None:
-                until = max(until, now + retry_after)
-            self._paused_until = max(self._paused_until, until)
+            self._after_429(now, rate.reset, retry_after)
+
+    def _after_429(self, now: float, reset: float | None, retry_after: float | None) -> None:
+        self._server_remaining = 0
+        end = self._window_end if self._window_end is not None else now
+        if reset is not None and reset <= now:
+            # Intercom still counts a window its own header says is over: its clock, or its
+            # rounding of the reset, is behind ours. Wait that much longer after every reset.
+            self.skew_seconds = min(
+                self.window_seconds / 2, max(self.skew_seconds, now - reset + _SKEW_STEP)
+            )
+            until = reset + self.skew_seconds
+            log.warning("intercom_window_late", skew_seconds=round(self.skew_seconds, 3))
+        elif end > now:
+            until = end + self.skew_seconds
+        else:
+            until = now + self.window_seconds
+        if retry_after is not None:
+            until = max(until, now + retry_after)
+        self._paused_until = max(self._paused_until, until)
 
     def release(self, ticket: Ticket) -> None:
         """The call of `ticket` ended without an answer (a network error or a timeout)."""
@@ -215,7 +239,8 @@ class RateBudget:
         allowed = self._allowed()
         if allowed <= 0:
             return self._window_end + self.skew_seconds - now
-        spacing = (self._window_end - now) / allowed
+        finish_by = self._window_end - self.window_seconds * _SLACK_SHARE
+        spacing = max(finish_by - now, 0.0) / allowed
         return self._last_issue + spacing - now
 
     def _roll(self, now: float) -> None:

@@ -23,6 +23,7 @@ class SimulatedIntercom:
 
     limit: int | None
     window: float = WINDOW
+    early: float = 0.0  # how much earlier than the truth the reset header says
     admitted: Counter[float] = field(default_factory=Counter)
     rejected: Counter[float] = field(default_factory=Counter)
 
@@ -35,7 +36,7 @@ class SimulatedIntercom:
             self.rejected[start] += 1
         limit = self.limit if self.limit is not None else 10**9
         remaining = max(limit - self.admitted[start], 0)
-        return allowed, RateHeaders(limit, remaining, start + self.window)
+        return allowed, RateHeaders(limit, remaining, start + self.window - self.early)
 
 
 @dataclass
@@ -183,3 +184,15 @@ def test_headers_are_read_case_insensitively_and_garbage_is_ignored() -> None:
         {"X-RateLimit-Limit": "1666", "x-ratelimit-remaining": "12", "X-RateLimit-Reset": "nope"}
     )
     assert RateHeaders.parse(headers) == RateHeaders(1666, 12, None)
+
+
+async def test_a_reset_announced_early_costs_a_few_429s_then_none() -> None:
+    sim = Simulation(SimulatedIntercom(limit=1000, early=0.6))
+    budget = budget_for(sim, 1000)
+    await sim.run(budget, calls=1000 * 6, concurrency=16)
+    rejected = [sim.server.rejected[s] for s in sorted(sim.server.admitted)]
+    assert sum(rejected) < 100
+    assert rejected[-3:] == [0, 0, 0]  # learnt: it waits long enough after each reset
+    assert budget.skew_seconds >= 0.6
+    for start in sim.full_windows()[2:]:
+        assert sim.server.admitted[start] >= 0.95 * 1000
