@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     )
     produce_timeout_seconds: float = _env(
         "HOOKSTREAM_PRODUCE_TIMEOUT_SECONDS",
-        0.2,
+        0.3,
         "How long a request waits for Kafka's ack before the record goes to the spool.",
         gt=0,
     )

@@ -49,11 +49,11 @@ class WriterConfig:
 
     bootstrap_servers: str
     topics: tuple[str, ...] = ()  # fetched on connect, so the first produce needs no lookup
-    produce_timeout: float = 0.2
+    produce_timeout: float = 0.3
     drain_batch: int = 2000
     retry_interval: float = 0.5
     shutdown_timeout: float = 10.0
-    linger_ms: int = 2
+    linger_ms: int = 0
     timeouts_before_down: int = 3
     request_timeout_ms: int = 10_000
 
