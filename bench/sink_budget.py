@@ -20,8 +20,8 @@ from pathlib import Path
 
 import uvloop
 
+from bench.harness import broker, save
 from bench.sink_common import (
-    broker,
     produce_backlog,
     sandbox,
     sink,
@@ -70,6 +70,10 @@ async def run(args: argparse.Namespace) -> None:
     )
     met = min(shares) >= 0.97 and rejected == 0
     print(f"target (>= 97% of every window, zero 429s): {'met' if met else 'missed'}")
+    figures = {"limit": LIMIT, "windows": windows, "shares": shares, "rate_limited": rejected}
+    figures |= {"median_share": statistics.median(shares), "lowest_share": min(shares)}
+    path = save("sink_budget", {**figures, "met": met})
+    print(f"written: {path}")
     print(f"sink log: {logs / 'sink.log'}")
 
 

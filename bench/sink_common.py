@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,20 +32,6 @@ def hookstream() -> str:
     if found is None:
         sys.exit("hookstream is not installed in this virtualenv")
     return found
-
-
-@contextlib.contextmanager
-def broker() -> Iterator[str]:
-    """KAFKA_BOOTSTRAP_SERVERS when set, else a local broker of the benchmark's own."""
-    given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if given:
-        yield given
-        return
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-kafka-") as data_dir,
-        localkafka.running_broker(port=localkafka.free_port(), data_dir=Path(data_dir)) as address,
-    ):
-        yield address
 
 
 def event(n: int, users: int = 500) -> dict[str, Any]:

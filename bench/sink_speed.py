@@ -23,10 +23,10 @@ import httpx
 import orjson
 import uvloop
 
+from bench.harness import broker, save
 from bench.sink_common import (
     TOKEN,
     Sandbox,
-    broker,
     event,
     produce_backlog,
     sandbox,
@@ -125,6 +125,10 @@ async def run(args: argparse.Namespace) -> None:
     share = mine / base
     verdict = "meets" if share >= 0.8 else "misses"
     print(f"sink / baseline: {share:.0%} ({verdict} the 80% target); sink logs in {logs}")
+    figures = {"events": args.events, "concurrency": args.concurrency, "share": share}
+    figures |= {"baseline_runs": baseline, "sink_runs": through}
+    path = save("sink_speed", {**figures, "baseline_median": base, "sink_median": mine})
+    print(f"written: {path}")
 
 
 def main() -> None:
