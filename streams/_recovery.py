@@ -1,4 +1,4 @@
-"""Faust's table recovery, with two fixes for exactly-once.
+"""Faust's table recovery, with three fixes for exactly-once.
 
 faust-streaming 0.15 ends a recovery by resuming the source partitions and only then
 seeking them to their committed offsets (faust-streaming issue #216). In between, the
@@ -8,11 +8,19 @@ is worse than a lost record: the consumer never acks the skipped offset, so it n
 commits that partition again, and everything routed from it stays in transactions that are
 never committed. Seeking while the partitions are still paused closes that window.
 
+Under exactly-once Faust takes a changelog's end ("highwater") from the last stable offset
+the consumer saw in a fetch response, which it has not seen yet for a partition just
+assigned: it reads -1, and either skips the recovery (an empty dedup table) or stops on a
+"persisted offset is higher than the highwater" error. `_build_highwaters` asks the broker
+(ListOffsets, read_committed: the last stable offset).
+
 Under exactly-once a changelog partition ends with a transaction marker, not a record, so
 the recovery never *reads* up to the end offset; Faust notices only after two idle 5 s
 waits and every restart or rebalance stalls for 10 s or more. `_end_at_markers` ends the
 recovery as soon as the consumer's position has passed the end offset of every active
-changelog partition and nothing arrived for two checks in a row.
+changelog partition and nothing arrived for two checks in a row. It only looks after this
+recovery's seek of the changelogs: a recovery restarted by another rebalance resets the
+offsets while the positions still show the previous attempt's end.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from typing import Any, cast
 
 from faust.tables.manager import TableManager as FaustTableManager
 from faust.tables.recovery import Recovery
+from faust.transport.drivers.aiokafka import ensure_aiokafka_TP
 from mode import Service
 
 _CHECK_EVERY_SECONDS = 0.5
@@ -49,12 +58,43 @@ class SeekFirstRecovery(Recovery):
         self.app.on_rebalance_end()
         self.log.info("Worker ready")
 
+    _sought = False  # the active changelogs were sought for the current recovery
+
+    async def _build_highwaters(
+        self, consumer: Any, tps: Any, destination: Any, title: str
+    ) -> None:
+        thread = consumer._thread  # the aiokafka consumer lives in Faust's consumer thread
+        ends = await thread.call_thread(
+            thread._ensure_consumer().end_offsets, [ensure_aiokafka_TP(tp) for tp in tps]
+        )
+        highwaters = {
+            tp: end - 1 if (end := ends.get(ensure_aiokafka_TP(tp))) is not None else -1
+            for tp in tps
+        }
+        self.log.info(
+            "Highwater for %s changelog partitions:\n%s",
+            title,
+            self._highwater_logtable(highwaters, title=title),
+        )
+        destination.clear()
+        destination.update(highwaters)
+
+    def _set_recovery_started(self) -> None:
+        self._sought = False
+        super()._set_recovery_started()
+
+    async def _seek_offsets(self, consumer: Any, tps: Any, offsets: Any, title: str) -> None:
+        await super()._seek_offsets(consumer, tps, offsets, title)
+        if title == "active":
+            self._sought = True
+
     @Service.task
     async def _end_at_markers(self) -> None:
         quiet_checks, last_offsets = 0, None
         while not self.should_stop:
             await self.sleep(_CHECK_EVERY_SECONDS)
-            if not (self.in_recovery and self.app.in_transaction):
+            rebalancing = self.signal_recovery_start.is_set()
+            if rebalancing or not (self.in_recovery and self._sought and self.app.in_transaction):
                 quiet_checks, last_offsets = 0, None
                 continue
             offsets = dict(self.active_offsets)
@@ -84,10 +124,15 @@ class SeekFirstRecovery(Recovery):
             and highwater >= 0
             and (offsets.get(tp) is None or offsets[tp] < highwater)
         }
+        positions = {}
         for tp, highwater in behind.items():
-            position = await consumer.position(tp)
+            position = positions[tp] = await consumer.position(tp)
             if position is None or position <= highwater:
                 return False
+        self.log.info(
+            "Read past the markers: %r",
+            {tp.partition: (offsets.get(tp), hw, positions[tp]) for tp, hw in behind.items()},
+        )
         for tp, highwater in behind.items():
             self.active_offsets[tp] = highwater
         return not self.need_recovery()

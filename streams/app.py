@@ -40,6 +40,8 @@ _ROCKSDB_OPTIONS = {
     "target_file_size_base": 32 * 1024 * 1024,
 }
 _KAFKA_RECORD_OVERHEAD = 64 * 1024  # headers and batch framing around the largest body
+_PRODUCER_LINGER_SECONDS = 0.05
+_PRODUCER_BATCH_BYTES = 256 * 1024
 
 log = get_logger(__name__)
 
@@ -62,6 +64,10 @@ class WorkerApp(faust.App):
             broker_commit_interval=settings.worker_commit_interval_seconds,
             broker_session_timeout=settings.worker_session_timeout_seconds,
             producer_max_request_size=settings.max_body_bytes + _KAFKA_RECORD_OVERHEAD,
+            # Batch the routed and changelog records: without a linger every record was a
+            # produce request of its own (nothing waits on them before the commit anyway).
+            producer_linger=_PRODUCER_LINGER_SECONDS,
+            producer_max_batch_size=_PRODUCER_BATCH_BYTES,
             consumer_auto_offset_reset="earliest",
             web_enabled=True,
             web_port=web_port,
@@ -116,16 +122,19 @@ class WorkerApp(faust.App):
 
 
 class TransactionalSink:
-    """Produces records through the app's producer: under exactly-once, the transaction
-    manager, so each record joins the transaction of the event being processed."""
+    """Produces records through the transaction manager, so each record joins the
+    transaction of the event being processed. (Not `app.maybe_start_producer()`: it yields
+    to the event loop three times per call.)"""
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
 
     async def send(self, record: OutRecord) -> None:
-        producer = await self.app.maybe_start_producer()
+        transactions = self.app.consumer.transactions
         try:
-            await producer.send(record.topic, record.key, record.value, None, None, record.headers)
+            await transactions.send(
+                record.topic, record.key, record.value, None, None, record.headers
+            )
         except ProducerSendError as exc:
             if isinstance(exc.__cause__, MessageSizeTooLargeError):
                 raise RouteFailed(f"record too large for {record.topic}") from exc

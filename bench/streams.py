@@ -1,0 +1,430 @@
+"""Benchmark of the streams worker against a plain aiokafka consume-and-produce loop.
+
+    python -m bench.streams                 # 20,000 notifications + 20% retries, 1M-id RSS run
+    python -m bench.streams --help
+
+Three measurements, on KAFKA_BOOTSTRAP_SERVERS (else a broker of the benchmark's own):
+
+1. Throughput: N notifications plus a share of retries (same id, higher delivery_attempts)
+   are preloaded into a raw topic; `hookstream worker` (exactly-once, RocksDB) and the
+   baseline (`bench.streams_baseline`: parse, key, produce, commit; no state, no
+   transactions) each route all of it. Events/s = raw records / (last - first output
+   record's timestamp), so process start-up is not counted. The worker's output is checked:
+   exactly N records.
+2. End-to-end latency: with each process caught up, notifications are produced at a fixed
+   rate; a read_committed consumer notes, per routed record, now - `hookstream-received-at`
+   (the produce time). The worker's records become visible when its transaction commits.
+3. RSS with 1 million ids in the RocksDB dedup table: small notifications with distinct ids
+   are preloaded; the worker's resident memory is sampled while it works through them.
+
+Each process is a separate OS process; figures go to stdout and bench/results/streams.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from bench import harness
+
+HOOKSTREAM = Path(sys.executable).parent / "hookstream"
+EXAMPLE = (
+    Path(__file__).resolve().parent.parent / "tests/streams/payloads/conversation.user.created.json"
+)
+TOPICS = ("conversation.user.created", "contact.user.created", "conversation.admin.closed")
+
+Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
+
+
+def _notification(template: dict[str, Any], n: int, attempts: int = 1) -> Record:
+    body = dict(template)
+    body["id"], body["topic"], body["delivery_attempts"] = f"notif_{n:08d}", TOPICS[n % 3], attempts
+    body["data"] = {
+        **template["data"],
+        "item": {**template["data"]["item"], "id": f"conv-{n % 500}"},
+    }
+    value = orjson.dumps(body)
+    headers = [
+        ("intercom-topic", TOPICS[n % 3].encode()),
+        ("intercom-delivery-attempts", str(attempts).encode()),
+        ("intercom-notification-id", body["id"].encode()),
+        ("hookstream-received-at", str(int(time.time() * 1000)).encode()),
+    ]
+    return body["id"].encode(), value, headers
+
+
+def _tiny(n: int) -> Record:
+    notification_id = f"notif_{n:09d}"
+    value = orjson.dumps(
+        {
+            "type": "notification_event",
+            "id": notification_id,
+            "topic": "conversation.user.created",
+            "data": {"item": {"id": f"c{n % 1000}"}},
+        }
+    )
+    return notification_id.encode(), value, [("intercom-topic", b"conversation.user.created")]
+
+
+def workload(notifications: int, duplicate_share: float, seed: int = 7) -> list[Record]:
+    """N notifications, then `duplicate_share * N` retries, each after its original."""
+    template = orjson.loads(EXAMPLE.read_bytes())
+    rng = random.Random(seed)  # noqa: S311 - benchmark data, not secrets
+    records = [_notification(template, n) for n in range(notifications)]
+    for n in rng.sample(range(notifications), int(notifications * duplicate_share)):
+        records.insert(rng.randrange(n + 1, len(records) + 1), _notification(template, n, 2))
+    return records
+
+
+async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(n, partitions, 1) for n in names])
+    finally:
+        await admin.close()
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+async def produce(bootstrap: str, topic: str, records: list[Record]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=512 * 1024
+    )
+    await producer.start()
+    try:
+        batch = []
+        for key, value, headers in records:
+            batch.append(await producer.send(topic, value, key=key, headers=headers))
+            if len(batch) >= 20_000:
+                await asyncio.gather(*batch)
+                batch = []
+        await asyncio.gather(*batch)
+    finally:
+        await producer.stop()
+
+
+async def read_all(bootstrap: str, topics: list[str], expect: int, within: float) -> list[Any]:
+    """Read `topics` from the start (read_committed) until `expect` records or `within` s."""
+    consumer = AIOKafkaConsumer(
+        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+        enable_auto_commit=False, isolation_level="read_committed",
+    )  # fmt: skip
+    await consumer.start()
+    records: list[Any] = []
+    deadline = time.monotonic() + within
+    try:
+        while len(records) < expect and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for part in batch.values():
+                records.extend(part)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def latency(
+    bootstrap: str, raw: str, outputs: list[str], rate: int, seconds: float
+) -> dict[str, float]:
+    """Produce `rate` notifications/s for `seconds`; percentiles of produce-to-visible."""
+    template = orjson.loads(EXAMPLE.read_bytes())
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+    )
+    await consumer.start()
+    partitions = [
+        TopicPartition(t, p) for t in outputs for p in consumer.partitions_for_topic(t) or []
+    ]
+    if len(partitions) < len(outputs):
+        await consumer._client.force_metadata_update()  # no public refresh
+        partitions = [
+            TopicPartition(t, p) for t in outputs for p in consumer.partitions_for_topic(t) or []
+        ]
+    consumer.assign(partitions)
+    await consumer.seek_to_end(*partitions)
+    for tp in partitions:
+        await consumer.position(tp)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    total = int(rate * seconds)
+    delays: list[float] = []
+
+    async def send_paced() -> None:
+        start = time.monotonic()
+        for i in range(total):
+            await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+            key, value, headers = _notification(template, 10_000_000 + i)
+            await producer.send(raw, value, key=key, headers=headers)
+        await producer.flush()
+
+    sending = asyncio.create_task(send_paced())
+    deadline = time.monotonic() + seconds + 30
+    try:
+        while len(delays) < total and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            now = time.time() * 1000
+            for part in batch.values():
+                for record in part:
+                    sent = int(dict(record.headers)["hookstream-received-at"])
+                    delays.append((now - sent) / 1000)
+        await sending
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    if len(delays) < total:
+        raise harness.RunCutShort(f"latency run saw {len(delays)} of {total} records")
+    cuts = statistics.quantiles(delays, n=100)
+    return {"p50_s": cuts[49], "p95_s": cuts[94], "p99_s": cuts[98], "max_s": max(delays)}
+
+
+def worker_env(  # noqa: PLR0917 - one call site, all positional for brevity
+    bootstrap: str, name: str, raw: str, data_dir: Path, port: int, commit: float, partitions: int
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOOKSTREAM_", "KAFKA_"))}
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        HOOKSTREAM_RAW_TOPIC=raw,
+        HOOKSTREAM_DLQ_TOPIC=f"{name}.dlq",
+        HOOKSTREAM_ROUTE_PREFIX=f"{name}.out.",
+        HOOKSTREAM_WORKER_ID=name,
+        HOOKSTREAM_STORE="rocksdb://",
+        HOOKSTREAM_DATA_DIR=str(data_dir),
+        HOOKSTREAM_WORKER_WEB_PORT=str(port),
+        HOOKSTREAM_WORKER_COMMIT_INTERVAL_SECONDS=str(commit),
+        HOOKSTREAM_TOPIC_PARTITIONS=str(partitions),
+        HOOKSTREAM_LOG_LEVEL="warning",
+        HOOKSTREAM_LOG_FORMAT="json",
+    )
+    return env
+
+
+@contextlib.contextmanager
+def worker(  # noqa: PLR0917 - as worker_env
+    bootstrap: str, name: str, raw: str, workdir: Path, commit: float, partitions: int
+) -> Iterator[tuple[int, str]]:
+    """`hookstream worker` until the block ends; yields (pid, base URL) once ready."""
+    port = free_port()
+    env = worker_env(bootstrap, name, raw, workdir / name, port, commit, partitions)
+    url = f"http://127.0.0.1:{port}"
+    command = [str(HOOKSTREAM), "worker", "--web-bind", "127.0.0.1"]
+    with harness.serve(command, f"{url}/readyz", env, workdir / f"{name}.log") as pid:
+        yield pid, url
+
+
+@contextlib.contextmanager
+def baseline(bootstrap: str, name: str, raw: str, workdir: Path) -> Iterator[int]:
+    command = [
+        sys.executable, "-m", "bench.streams_baseline", "--bootstrap", bootstrap,
+        "--raw-topic", raw, "--group", name, "--prefix", f"{name}.out.",
+    ]  # fmt: skip
+    with (workdir / f"{name}.log").open("ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def metric(url: str, name: str) -> float:
+    for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def events_per_second(records: list[Any], raw_count: int) -> float:
+    stamps: list[int] = [r.timestamp for r in records]
+    return raw_count / max(0.001, (max(stamps) - min(stamps)) / 1000)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {"settings": vars(args).copy()}
+    with harness.broker() as bootstrap, tempfile.TemporaryDirectory(prefix="bench-streams-") as tmp:
+        workdir = Path(tmp)
+        prefix = f"bench-streams-{uuid.uuid4().hex[:8]}"
+        raw = f"{prefix}.raw"
+        records = workload(args.notifications, args.duplicate_share)
+        try:
+            asyncio.run(create_topics(bootstrap, [raw], args.partitions))
+            started = time.monotonic()
+            asyncio.run(produce(bootstrap, raw, records))
+            print(f"preloaded {len(records)} records in {time.monotonic() - started:.1f} s")
+
+            name = f"{prefix}-worker"
+            with worker(
+                bootstrap, name, raw, workdir, args.commit_interval, args.output_partitions
+            ) as (pid, url):
+                outputs = [f"{name}.out.{t}" for t in TOPICS]
+                routed = asyncio.run(read_all(bootstrap, outputs, args.notifications, 600))
+                if len(routed) != args.notifications:
+                    raise harness.RunCutShort(
+                        f"worker routed {len(routed)} of {args.notifications}"
+                    )
+                results["worker"] = {
+                    "events_per_s": events_per_second(routed, len(records)),
+                    "routed": len(routed),
+                    "duplicates_dropped": metric(url, "hookstream_worker_duplicates_dropped_total"),
+                }
+                results["worker"]["latency"] = asyncio.run(
+                    latency(bootstrap, raw, outputs, args.rate, args.latency_seconds)
+                )
+                results["worker"]["rss_mib"] = harness.rss_mib(pid)
+            print(f"worker: {results['worker']}")
+
+            name = f"{prefix}-baseline"
+            outputs = [f"{name}.out.{t}" for t in TOPICS]
+            # as the worker does for its routed topics (HOOKSTREAM_TOPIC_PARTITIONS)
+            asyncio.run(create_topics(bootstrap, outputs, args.output_partitions))
+            with baseline(bootstrap, name, raw, workdir) as pid:
+                routed = asyncio.run(read_all(bootstrap, outputs, len(records), 600))
+                if len(routed) < len(records):  # at-least-once: a retry may add some
+                    raise harness.RunCutShort(f"baseline routed {len(routed)} of {len(records)}")
+                results["baseline"] = {
+                    "events_per_s": events_per_second(routed, len(records)),
+                    "routed": len(routed),
+                }
+                results["baseline"]["latency"] = asyncio.run(
+                    latency(bootstrap, raw, outputs, args.rate, args.latency_seconds)
+                )
+                results["baseline"]["rss_mib"] = harness.rss_mib(pid)
+            print(f"baseline: {results['baseline']}")
+
+            if args.rss_ids:
+                results["rss"] = rss_run(bootstrap, prefix, workdir, args)
+        finally:
+            asyncio.run(delete_topics(bootstrap, prefix))
+    return results
+
+
+def rss_run(bootstrap: str, prefix: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    raw = f"{prefix}.rss.raw"
+    asyncio.run(create_topics(bootstrap, [raw], args.partitions))
+    started = time.monotonic()
+    for start in range(0, args.rss_ids, 100_000):
+        chunk = [_tiny(n) for n in range(start, min(args.rss_ids, start + 100_000))]
+        asyncio.run(produce(bootstrap, raw, chunk))
+    print(f"preloaded {args.rss_ids} small notifications in {time.monotonic() - started:.1f} s")
+    samples: list[tuple[float, float, float]] = []
+    name = f"{prefix}-rss"
+    with worker(bootstrap, name, raw, workdir, args.commit_interval, args.output_partitions) as (
+        pid,
+        url,
+    ):
+        began = time.monotonic()
+        processed = 0.0
+        while processed < args.rss_ids and time.monotonic() - began < args.rss_timeout:
+            time.sleep(2)
+            processed = metric(url, "hookstream_worker_notifications_processed_total")
+            samples.append((time.monotonic() - began, processed, harness.rss_mib(pid)))
+        keys = metric(url, "hookstream_worker_dedup_table_keys")
+    elapsed, done, _ = samples[-1]
+    at = {
+        f"{int(share * 100)}%": min(
+            (s for s in samples if s[1] >= share * args.rss_ids), default=samples[-1]
+        )[2]
+        for share in (0.1, 0.25, 0.5, 0.75, 1.0)
+    }
+    return {
+        "ids": args.rss_ids,
+        "processed": done,
+        "seconds": elapsed,
+        "events_per_s": done / elapsed,
+        "table_keys_estimate": keys,
+        "rss_mib_at": at,
+        "rss_mib_max": max(s[2] for s in samples),
+    }
+
+
+def report(results: dict[str, Any]) -> None:
+    worker_, base = results["worker"], results["baseline"]
+    rows = [
+        ["", "events/s", "latency p50", "p95", "p99", "max", "RSS MiB"],
+        *[
+            [
+                label,
+                f"{r['events_per_s']:,.0f}",
+                *[
+                    f"{r['latency'][k] * 1000:,.0f} ms"
+                    for k in ("p50_s", "p95_s", "p99_s", "max_s")
+                ],
+                f"{r['rss_mib']:.0f}",
+            ]
+            for label, r in (("worker (exactly-once)", worker_), ("baseline (plain loop)", base))
+        ],
+    ]
+    harness.print_table("Streams worker vs plain aiokafka loop", rows)
+    share = worker_["events_per_s"] / base["events_per_s"]
+    print(f"worker throughput = {share:.0%} of the baseline (target >= 50%)")
+    if "rss" in results:
+        rss = results["rss"]
+        print(
+            f"\nRSS with {rss['processed']:,.0f} ids in the RocksDB dedup table: "
+            f"max {rss['rss_mib_max']:.0f} MiB (target < 300); at "
+            + ", ".join(f"{k}: {v:.0f}" for k, v in rss["rss_mib_at"].items())
+            + f"; {rss['events_per_s']:,.0f} events/s"
+            + f"; table keys (estimate) {rss['table_keys_estimate']:,.0f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.streams", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--notifications", type=int, default=20_000, help="distinct notifications")
+    parser.add_argument(
+        "--duplicate-share", type=float, default=0.2, help="retries per notification"
+    )
+    parser.add_argument("--partitions", type=int, default=6, help="partitions of the raw topic")
+    parser.add_argument(
+        "--output-partitions", type=int, default=6, help="partitions of the routed topics"
+    )
+    parser.add_argument(
+        "--commit-interval", type=float, default=0.5, help="worker commit interval (s)"
+    )
+    parser.add_argument("--rate", type=int, default=200, help="notifications/s in the latency run")
+    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--rss-ids", type=int, default=1_000_000, help="0 skips the RSS run")
+    parser.add_argument("--rss-timeout", type=float, default=1800.0)
+    args = parser.parse_args()
+    results = run(args)
+    report(results)
+    print(f"\nsaved {harness.save('streams', results)}")
+
+
+if __name__ == "__main__":
+    main()
