@@ -2,23 +2,24 @@
 idempotent producer), or, when Kafka is slow or away, committed to the fsync'd spool, which a
 background task drains into Kafka in order as soon as Kafka answers again.
 
-A produce that is not acknowledged within the produce timeout is spooled; a few in a row, or
-a connection error, mark Kafka down, and later records go straight to the spool (so answers
-stay fast) until the drain gets a batch through. A record whose produce timed out but later
-succeeded after all lands twice (the streams worker drops the double;
-`hookstream_ingest_late_acks_total` counts them). The drain sends one batch at a time and
-waits for every answer before it sends again, so a long outage does not pile copies into the
-producer.
+A produce that Kafka leaves unacknowledged for the produce timeout, while acknowledging
+nothing else either, is spooled; a few in a row, or a connection error, mark Kafka down, and
+later records go straight to the spool (so answers stay fast) until the drain gets a batch
+through. A late ack while other acks keep coming is the ingest being busy, not Kafka being
+slow: that record keeps waiting, because spooling it would add work to an overload. A record
+whose produce timed out but later succeeded after all lands twice (the streams worker drops
+the double; `hookstream_ingest_late_acks_total` counts them). The drain sends one batch at a
+time and waits for every answer before it sends again, so a long outage does not pile copies
+into the producer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal, Self
+from typing import Literal, Self, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -31,6 +32,8 @@ from ingest.spool import Spool, SpooledRecord
 log = get_logger(__name__)
 
 Via = Literal["kafka", "spool"]
+_T = TypeVar("_T")
+_STALL_GRACE_SECONDS = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,7 @@ class WriterConfig:
     bootstrap_servers: str
     topics: tuple[str, ...] = ()  # fetched on connect, so the first produce needs no lookup
     produce_timeout: float = 0.3
-    drain_batch: int = 2000
+    drain_batch: int = 500
     retry_interval: float = 0.5
     shutdown_timeout: float = 10.0
     linger_ms: int = 0
@@ -68,6 +71,7 @@ class DurableWriter:
         self._producer: AIOKafkaProducer | None = None
         self._kafka_up = False
         self._timeout_streak = 0
+        self._last_ack = 0.0  # event-loop time of the latest acknowledgement
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -117,27 +121,50 @@ class DurableWriter:
         return "spool"
 
     async def _produce(self, producer: AIOKafkaProducer, record: OutgoingRecord) -> bool:
-        started = time.perf_counter()
-        pending: asyncio.Future[object] | None = None
+        """Produce and wait for the ack. True once acknowledged; False (spool it) when Kafka
+        fails, or stays silent for the produce timeout. While Kafka keeps acknowledging other
+        records, a slow hand-over or a late ack means a busy ingest, not a slow Kafka: the
+        record keeps waiting, since spooling it would only add work to an overload (the
+        producer's own delivery timeout still ends a wait that Kafka never answers)."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        handing_over = asyncio.ensure_future(
+            producer.send(record.topic, record.value, key=record.key, headers=record.headers)
+        )
         try:
-            async with asyncio.timeout(self._config.produce_timeout):
-                pending = await producer.send(
-                    record.topic, record.value, key=record.key, headers=record.headers
-                )
-                await asyncio.shield(pending)
+            delivery: asyncio.Future[object] = await self._while_kafka_answers(handing_over)
+            delivery.add_done_callback(self._note_ack)
+            await self._while_kafka_answers(delivery)
         except TimeoutError as exc:
             self._timeout_streak += 1
             if self._timeout_streak >= self._config.timeouts_before_down:
                 self._mark_down(exc)
-            if pending is not None and not pending.done():
-                pending.add_done_callback(_count_late_ack)
+            handing_over.add_done_callback(_count_late_ack)
             return False
         except KafkaError as exc:
             self._mark_down(exc)
             return False
         self._timeout_streak = 0
-        metrics.PRODUCE_LATENCY.observe(time.perf_counter() - started)
+        metrics.PRODUCE_LATENCY.observe(loop.time() - started)
         return True
+
+    async def _while_kafka_answers(self, future: asyncio.Future[_T]) -> _T:
+        """`future`'s result, waiting as long as Kafka acknowledges something within every
+        produce timeout; TimeoutError once it has been silent that long."""
+        loop = asyncio.get_running_loop()
+        while not future.done():
+            await asyncio.wait((future,), timeout=self._config.produce_timeout)
+            if not future.done():
+                # A stalled event loop looks like a silent Kafka: let it read what arrived
+                # meanwhile before judging.
+                await asyncio.wait((future,), timeout=_STALL_GRACE_SECONDS)
+            if not future.done() and loop.time() - self._last_ack > self._config.produce_timeout:
+                raise TimeoutError
+        return future.result()
+
+    def _note_ack(self, future: asyncio.Future[object]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self._last_ack = asyncio.get_running_loop().time()
 
     def _mark_down(self, reason: BaseException) -> None:
         if self._kafka_up:
@@ -149,6 +176,7 @@ class DurableWriter:
         if not self._kafka_up:
             log.info("kafka_available", spool_depth=self._spool.depth)
         self._kafka_up = True
+        self._last_ack = asyncio.get_running_loop().time()
         self._timeout_streak = 0
         metrics.KAFKA_UP.set(1)
 
@@ -220,6 +248,7 @@ class DurableWriter:
                 future = await producer.send(
                     record.topic, record.value, key=record.key, headers=record.headers
                 )
+                future.add_done_callback(self._note_ack)
                 sent.append((record, future))
         except KafkaError as exc:
             self._mark_down(exc)
@@ -244,6 +273,13 @@ class DurableWriter:
         metrics.SPOOL_OLDEST_AGE.set(self._spool.oldest_age())
 
 
-def _count_late_ack(future: asyncio.Future[object]) -> None:
-    if not future.cancelled() and future.exception() is None:
+def _count_late_ack(handing_over: asyncio.Future[asyncio.Future[object]]) -> None:
+    """Count the record of an abandoned produce if Kafka acknowledges it after all."""
+    if handing_over.cancelled() or handing_over.exception() is not None:
+        return
+    handing_over.result().add_done_callback(_count_if_acked)
+
+
+def _count_if_acked(delivery: asyncio.Future[object]) -> None:
+    if not delivery.cancelled() and delivery.exception() is None:
         metrics.LATE_ACKS.inc()
