@@ -63,6 +63,8 @@ class SeekFirstRecovery(Recovery):
     async def _build_highwaters(
         self, consumer: Any, tps: Any, destination: Any, title: str
     ) -> None:
+        if title == "active":  # a new recovery cycle: its seek has not happened yet
+            self._sought = False
         thread = consumer._thread  # the aiokafka consumer lives in Faust's consumer thread
         ends = await thread.call_thread(
             thread._ensure_consumer().end_offsets, [ensure_aiokafka_TP(tp) for tp in tps]
@@ -78,10 +80,6 @@ class SeekFirstRecovery(Recovery):
         )
         destination.clear()
         destination.update(highwaters)
-
-    def _set_recovery_started(self) -> None:
-        self._sought = False
-        super()._set_recovery_started()
 
     async def _seek_offsets(self, consumer: Any, tps: Any, offsets: Any, title: str) -> None:
         await super()._seek_offsets(consumer, tps, offsets, title)

@@ -15,13 +15,15 @@ import faust
 from aiokafka.errors import MessageSizeTooLargeError
 from faust.exceptions import ProducerSendError
 
+from hookstream.errors import KafkaUnreachable, TopicAdminFailed
 from hookstream.logs import get_logger
-from hookstream.settings import Settings
+from hookstream.settings import MiB, Settings
+from hookstream.topics import RECORD_OVERHEAD_BYTES, ensure_topics
 from streams import _transactions
 from streams._recovery import TableManager
 from streams._table import EagerChangelogTable
 from streams.dedup import Deduplicator
-from streams.errors import RouteFailed
+from streams.errors import RouteFailed, TopicAdminError
 from streams.metrics import WorkerMetrics
 from streams.processor import Processor
 from streams.records import OutRecord, RawRecord
@@ -39,8 +41,7 @@ _ROCKSDB_OPTIONS = {
     "max_write_buffer_number": 2,
     "target_file_size_base": 32 * 1024 * 1024,
 }
-_KAFKA_RECORD_OVERHEAD = 64 * 1024  # headers and batch framing around the largest body
-_PRODUCER_LINGER_SECONDS = 0.05
+_MAX_LINGER_SECONDS = 1.0
 _PRODUCER_BATCH_BYTES = 256 * 1024
 
 log = get_logger(__name__)
@@ -63,10 +64,11 @@ class WorkerApp(faust.App):
             topic_replication_factor=settings.topic_replication,
             broker_commit_interval=settings.worker_commit_interval_seconds,
             broker_session_timeout=settings.worker_session_timeout_seconds,
-            producer_max_request_size=settings.max_body_bytes + _KAFKA_RECORD_OVERHEAD,
-            # Batch the routed and changelog records: without a linger every record was a
-            # produce request of its own (nothing waits on them before the commit anyway).
-            producer_linger=_PRODUCER_LINGER_SECONDS,
+            producer_max_request_size=settings.max_body_bytes + RECORD_OVERHEAD_BYTES,
+            # Batch the routed and changelog records until the commit (which flushes them):
+            # nothing can read them earlier, and without a linger every record was a produce
+            # request of its own, with one transactional producer per source partition.
+            producer_linger=min(settings.worker_commit_interval_seconds, _MAX_LINGER_SECONDS),
             producer_max_batch_size=_PRODUCER_BATCH_BYTES,
             consumer_auto_offset_reset="earliest",
             web_enabled=True,
@@ -78,11 +80,7 @@ class WorkerApp(faust.App):
         )
         self.settings = settings
         self.metrics = WorkerMetrics()
-        self.topic_admin = TopicAdmin(
-            settings.kafka_bootstrap_servers,
-            partitions=settings.topic_partitions,
-            replication=settings.topic_replication,
-        )
+        self.topic_admin = routed_topic_admin(settings)
         # Held while an event is processed and while a transaction commits (see
         # `streams._transactions`), so an event's writes never straddle two transactions.
         self.commit_gate = asyncio.Lock()
@@ -142,21 +140,35 @@ class TransactionalSink:
 
 
 async def prepare_topics(settings: Settings, routes: RouteTable) -> int:
-    """Create the raw, dead-letter and fixed routed topics; return the raw topic's partition
-    count (it may exist already, created by the ingest with another count)."""
-    async with TopicAdmin(
-        settings.kafka_bootstrap_servers,
-        partitions=settings.topic_partitions,
-        replication=settings.topic_replication,
-    ) as admin:
-        for name in [settings.raw_topic, settings.dlq_topic, *sorted(routes.static_destinations())]:
+    """Create hookstream's catalogue topics (raw, dead letters, ...) and the routes file's
+    fixed destinations; return the raw topic's partition count (the ingest may have created
+    it with another count than the setting)."""
+    try:
+        await ensure_topics(settings)
+    except (KafkaUnreachable, TopicAdminFailed) as exc:
+        raise TopicAdminError(str(exc)) from exc
+    async with routed_topic_admin(settings) as admin:
+        for name in sorted(routes.static_destinations()):
             await admin.ensure(name)
         partitions = await admin.partition_count(settings.raw_topic)
-    if partitions is None:  # just created, or deleted again: trust the setting
+    if partitions is None:  # deleted again since: trust the setting
         return settings.topic_partitions
     if partitions != settings.topic_partitions:
         log.info("topic.partitions", topic=settings.raw_topic, partitions=partitions)
     return partitions
+
+
+def routed_topic_admin(settings: Settings) -> TopicAdmin:
+    """The admin that creates routed topics: the settings' partitions and replication, and
+    room for the largest body the ingest accepts (as the raw topic has)."""
+    return TopicAdmin(
+        settings.kafka_bootstrap_servers,
+        partitions=settings.topic_partitions,
+        replication=settings.topic_replication,
+        configs={
+            "max.message.bytes": str(max(2 * MiB, settings.max_body_bytes + RECORD_OVERHEAD_BYTES))
+        },
+    )
 
 
 def build_app(

@@ -1,5 +1,6 @@
-"""Creating the worker's topics: the raw and dead-letter topics at start, routed topics on
-first use (a routes file may name any topic, and Intercom has more than a hundred).
+"""Creating the worker's routed topics on first use (a routes file may name any topic, and
+Intercom has more than a hundred); the raw and dead-letter topics come from hookstream's
+catalogue (`hookstream.topics.ensure_topics`), created at start.
 
 One admin client per process, owned by `TopicAdmin` (an async context manager).
 """
@@ -30,10 +31,12 @@ class TopicAdmin:
         *,
         partitions: int,
         replication: int,
+        configs: Mapping[str, str] | None = None,
         client_id: str = "hookstream-worker-admin",
     ) -> None:
         self.partitions = partitions
         self.replication = replication
+        self.configs = dict(configs or {})
         self._bootstrap_servers = bootstrap_servers
         self._client_id = client_id
         self._client: AIOKafkaAdminClient | None = None
@@ -83,7 +86,7 @@ class TopicAdmin:
                     name,
                     num_partitions=self.partitions,
                     replication_factor=self.replication,
-                    topic_configs=dict(config or {}),
+                    topic_configs={**self.configs, **(config or {})},
                 )
             ],
         )
