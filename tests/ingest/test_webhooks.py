@@ -45,10 +45,14 @@ async def test_signed_webhook_is_one_record_keyed_by_id_with_identical_bytes(
     assert int(headers["hookstream-received-at"]) > 1_700_000_000_000
 
 
-@pytest.mark.parametrize(
-    "example",
-    sorted(p.name for p in EXAMPLES.glob("*.json")),
-)
+SAMPLES = sorted(p.name for p in EXAMPLES.glob("*.json"))
+
+
+def test_every_sample_payload_is_exercised() -> None:
+    assert len(SAMPLES) >= 8, f"Intercom's samples are missing from {EXAMPLES}"
+
+
+@pytest.mark.parametrize("example", SAMPLES)
 async def test_real_intercom_payloads_are_accepted_byte_for_byte(
     kafka_bootstrap: str, tmp_path: Path, example: str
 ) -> None:

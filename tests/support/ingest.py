@@ -16,7 +16,8 @@ from hookstream.settings import Settings
 from ingest import create_app
 
 SECRET = "test-client-secret"
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "intercom" / "examples"
+# Intercom's sample payloads, copied byte for byte from shared/intercom/examples (SOURCES.md).
+EXAMPLES = Path(__file__).resolve().parents[2] / "sandbox" / "samples"
 
 
 def intercom_signature(body: bytes, secret: str = SECRET) -> str:
