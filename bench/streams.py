@@ -277,57 +277,64 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with harness.broker() as bootstrap, tempfile.TemporaryDirectory(prefix="bench-streams-") as tmp:
         workdir = Path(tmp)
         prefix = f"bench-streams-{uuid.uuid4().hex[:8]}"
-        raw = f"{prefix}.raw"
-        records = workload(args.notifications, args.duplicate_share)
         try:
-            asyncio.run(create_topics(bootstrap, [raw], args.partitions))
-            started = time.monotonic()
-            asyncio.run(produce(bootstrap, raw, records))
-            print(f"preloaded {len(records)} records in {time.monotonic() - started:.1f} s")
-
-            name = f"{prefix}-worker"
-            with worker(
-                bootstrap, name, raw, workdir, args.commit_interval, args.output_partitions
-            ) as (pid, url):
-                outputs = [f"{name}.out.{t}" for t in TOPICS]
-                routed = asyncio.run(read_all(bootstrap, outputs, args.notifications, 600))
-                if len(routed) != args.notifications:
-                    raise harness.RunCutShort(
-                        f"worker routed {len(routed)} of {args.notifications}"
-                    )
-                results["worker"] = {
-                    "events_per_s": events_per_second(routed, len(records)),
-                    "routed": len(routed),
-                    "duplicates_dropped": metric(url, "hookstream_worker_duplicates_dropped_total"),
-                }
-                results["worker"]["latency"] = asyncio.run(
-                    latency(bootstrap, raw, outputs, args.rate, args.latency_seconds)
-                )
-                results["worker"]["rss_mib"] = harness.rss_mib(pid)
-            print(f"worker: {results['worker']}")
-
-            name = f"{prefix}-baseline"
-            outputs = [f"{name}.out.{t}" for t in TOPICS]
-            # as the worker does for its routed topics (HOOKSTREAM_TOPIC_PARTITIONS)
-            asyncio.run(create_topics(bootstrap, outputs, args.output_partitions))
-            with baseline(bootstrap, name, raw, workdir) as pid:
-                routed = asyncio.run(read_all(bootstrap, outputs, len(records), 600))
-                if len(routed) < len(records):  # at-least-once: a retry may add some
-                    raise harness.RunCutShort(f"baseline routed {len(routed)} of {len(records)}")
-                results["baseline"] = {
-                    "events_per_s": events_per_second(routed, len(records)),
-                    "routed": len(routed),
-                }
-                results["baseline"]["latency"] = asyncio.run(
-                    latency(bootstrap, raw, outputs, args.rate, args.latency_seconds)
-                )
-                results["baseline"]["rss_mib"] = harness.rss_mib(pid)
-            print(f"baseline: {results['baseline']}")
-
+            if not args.rss_only:
+                results.update(compare(bootstrap, prefix, workdir, args))
             if args.rss_ids:
                 results["rss"] = rss_run(bootstrap, prefix, workdir, args)
         finally:
             asyncio.run(delete_topics(bootstrap, prefix))
+    return results
+
+
+def compare(bootstrap: str, prefix: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Throughput and latency of the worker and of the baseline, on the same preloaded data."""
+    raw = f"{prefix}.raw"
+    records = workload(args.notifications, args.duplicate_share)
+    baseline_name = f"{prefix}-baseline"
+    baseline_outputs = [f"{baseline_name}.out.{t}" for t in TOPICS]
+    asyncio.run(create_topics(bootstrap, [raw], args.partitions))
+    # as the worker creates its routed topics (HOOKSTREAM_TOPIC_PARTITIONS); early, so that
+    # their leaders are settled when the baseline starts
+    asyncio.run(create_topics(bootstrap, baseline_outputs, args.output_partitions))
+    started = time.monotonic()
+    asyncio.run(produce(bootstrap, raw, records))
+    print(f"preloaded {len(records)} records in {time.monotonic() - started:.1f} s")
+    results: dict[str, Any] = {}
+
+    name = f"{prefix}-worker"
+    with worker(bootstrap, name, raw, workdir, args.commit_interval, args.output_partitions) as (
+        pid,
+        url,
+    ):
+        outputs = [f"{name}.out.{t}" for t in TOPICS]
+        routed = asyncio.run(read_all(bootstrap, outputs, args.notifications, 600))
+        if len(routed) != args.notifications:
+            raise harness.RunCutShort(f"worker routed {len(routed)} of {args.notifications}")
+        results["worker"] = {
+            "events_per_s": events_per_second(routed, len(records)),
+            "routed": len(routed),
+            "duplicates_dropped": metric(url, "hookstream_worker_duplicates_dropped_total"),
+            "latency": asyncio.run(
+                latency(bootstrap, raw, outputs, args.rate, args.latency_seconds)
+            ),
+            "rss_mib": harness.rss_mib(pid),
+        }
+    print(f"worker: {results['worker']}")
+
+    with baseline(bootstrap, baseline_name, raw, workdir) as pid:
+        routed = asyncio.run(read_all(bootstrap, baseline_outputs, len(records), 600))
+        if len(routed) < len(records):  # at-least-once: a retry may add some
+            raise harness.RunCutShort(f"baseline routed {len(routed)} of {len(records)}")
+        results["baseline"] = {
+            "events_per_s": events_per_second(routed, len(records)),
+            "routed": len(routed),
+            "latency": asyncio.run(
+                latency(bootstrap, raw, baseline_outputs, args.rate, args.latency_seconds)
+            ),
+            "rss_mib": harness.rss_mib(pid),
+        }
+    print(f"baseline: {results['baseline']}")
     return results
 
 
@@ -371,7 +378,20 @@ def rss_run(bootstrap: str, prefix: str, workdir: Path, args: argparse.Namespace
 
 
 def report(results: dict[str, Any]) -> None:
-    worker_, base = results["worker"], results["baseline"]
+    if "worker" in results:
+        report_comparison(results["worker"], results["baseline"])
+    if "rss" in results:
+        rss = results["rss"]
+        print(
+            f"\nRSS with {rss['processed']:,.0f} ids in the RocksDB dedup table: "
+            f"max {rss['rss_mib_max']:.0f} MiB (target < 300); at "
+            + ", ".join(f"{k}: {v:.0f}" for k, v in rss["rss_mib_at"].items())
+            + f"; {rss['events_per_s']:,.0f} events/s"
+            + f"; table keys (estimate) {rss['table_keys_estimate']:,.0f}"
+        )
+
+
+def report_comparison(worker_: dict[str, Any], base: dict[str, Any]) -> None:
     rows = [
         ["", "events/s", "latency p50", "p95", "p99", "max", "RSS MiB"],
         *[
@@ -390,15 +410,6 @@ def report(results: dict[str, Any]) -> None:
     harness.print_table("Streams worker vs plain aiokafka loop", rows)
     share = worker_["events_per_s"] / base["events_per_s"]
     print(f"worker throughput = {share:.0%} of the baseline (target >= 50%)")
-    if "rss" in results:
-        rss = results["rss"]
-        print(
-            f"\nRSS with {rss['processed']:,.0f} ids in the RocksDB dedup table: "
-            f"max {rss['rss_mib_max']:.0f} MiB (target < 300); at "
-            + ", ".join(f"{k}: {v:.0f}" for k, v in rss["rss_mib_at"].items())
-            + f"; {rss['events_per_s']:,.0f} events/s"
-            + f"; table keys (estimate) {rss['table_keys_estimate']:,.0f}"
-        )
 
 
 def main() -> None:
@@ -419,6 +430,9 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=200, help="notifications/s in the latency run")
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--rss-ids", type=int, default=1_000_000, help="0 skips the RSS run")
+    parser.add_argument(
+        "--rss-only", action="store_true", help="only the RSS run (no throughput, no latency)"
+    )
     parser.add_argument("--rss-timeout", type=float, default=1800.0)
     args = parser.parse_args()
     results = run(args)

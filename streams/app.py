@@ -32,14 +32,15 @@ from streams.topics import TopicAdmin
 from streams.web import add_routes
 
 DEDUP_TABLE = "dedup"
-# RocksDB sized for a worker that must stay small: Faust's defaults (a 2 GiB block cache,
-# 64 MiB write buffers) are made for big hosts.
+# RocksDB sized for a worker that must stay small. Faust opens one database per partition,
+# each with its own block cache and write buffers, and its defaults (a 2 GiB cache, 64 MiB
+# buffers) are made for big hosts; per partition this is at most 8 + 2 x 4 MiB.
 _ROCKSDB_OPTIONS = {
-    "block_cache_size": 32 * 1024 * 1024,
+    "block_cache_size": 8 * 1024 * 1024,
     "block_cache_compressed_size": 0,
-    "write_buffer_size": 16 * 1024 * 1024,
+    "write_buffer_size": 4 * 1024 * 1024,
     "max_write_buffer_number": 2,
-    "target_file_size_base": 32 * 1024 * 1024,
+    "target_file_size_base": 16 * 1024 * 1024,
 }
 _MAX_LINGER_SECONDS = 1.0
 _PRODUCER_BATCH_BYTES = 256 * 1024

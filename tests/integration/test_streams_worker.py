@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 
 from hookstream.contract import decode_headers
@@ -64,8 +65,21 @@ async def test_1000_notifications_and_300_retries_give_exactly_1000_routed_recor
             assert {decode_headers(r.headers)["intercom-topic"] for r in routed} == {topic}
             assert {r.value for r in routed} <= {o.value for o in originals}  # bytes unchanged
         metrics = worker.wait_for_metric("hookstream_worker_notifications_processed_total", 1300)
+        health = await asyncio.to_thread(httpx.get, worker.url("/healthz"), timeout=5)
     assert metrics["hookstream_worker_notifications_processed_total"] == 1300
     assert metrics["hookstream_worker_duplicates_dropped_total"] == 300
+    assert (
+        sum(
+            value
+            for name, value in metrics.items()
+            if name.startswith("hookstream_worker_routed_total")
+        )
+        == 1000
+    )
+    lag = {n: v for n, v in metrics.items() if n.startswith("hookstream_worker_consumer_lag")}
+    assert len(lag) == config.partitions  # one gauge per raw partition
+    assert metrics["hookstream_worker_dedup_table_keys"] >= 1000  # RocksDB's estimate
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
 
 
 async def test_poison_records_go_to_the_dlq_with_a_reason_and_the_next_records_are_routed(
