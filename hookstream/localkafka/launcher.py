@@ -210,14 +210,18 @@ def _write_config(data_dir: Path, host: str, port: int, controller_port: int) ->
 
 
 def _format(java: str, classpath: str, config: Path) -> None:
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    cluster_id = "-"
+    while cluster_id.startswith("-"):  # as Kafka's Uuid.randomUuid: a leading "-" reads as a flag
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
     result = subprocess.run(  # noqa: S603
         [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
          "-t", cluster_id, "-c", str(config)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if result.returncode != 0:
-        raise LocalKafkaError(f"formatting the KRaft log dir failed: {result.stdout}")
+        raise LocalKafkaError(
+            f"formatting the KRaft log dir failed: {result.stdout}{result.stderr}"
+        )
 
 
 def _wait_started(
