@@ -65,10 +65,11 @@ def _ingest_rows(figures: dict[str, Any]) -> list[Row]:
     baseline = median([r["per_second"] for r in peaks["baseline"]])
     rows = [["ingest peak webhooks/s", f"{ingest:.0f}", f"{baseline:.0f} (no-op route)",
              f"{ingest / baseline:.0%}", ">= 60%"]]  # fmt: skip
-    for rate, runs in figures["fixed_rates"].items():
+    for number, (rate, runs) in enumerate(figures["fixed_rates"].items()):
         mine, base = runs["ingest"], runs["baseline"]
+        target = "p99 < 50 (half peak)" if number == 0 else ""
         rows.append([f"ingest p50/p99 ms at {rate}/s", _pair(mine, "p50_ms", "p99_ms"),
-                     _pair(base, "p50_ms", "p99_ms"), "", "p99 < 50 at half peak"])  # fmt: skip
+                     _pair(base, "p50_ms", "p99_ms"), "", target])  # fmt: skip
     return rows
 
 
