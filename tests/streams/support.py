@@ -168,8 +168,11 @@ class WorkerConfig:
 class WorkerProcess:
     """`hookstream worker` in a child process, with its own data directory and web port."""
 
-    def __init__(self, config: WorkerConfig, instance: str = "w1") -> None:
+    def __init__(
+        self, config: WorkerConfig, instance: str = "w1", args: tuple[str, ...] = ()
+    ) -> None:
         self.config = config
+        self.args = args
         self.data_dir = config.data_root / instance
         self.web_port = free_port()
         self.log_path = config.data_root / f"{instance}.log"
@@ -182,7 +185,7 @@ class WorkerProcess:
             self._log.close()
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [str(HOOKSTREAM), "worker", "--web-bind", "127.0.0.1"],
+            [str(HOOKSTREAM), "worker", "--web-bind", "127.0.0.1", *self.args],
             env=self.config.env(self.data_dir, self.web_port),
             stdout=self._log,
             stderr=subprocess.STDOUT,
