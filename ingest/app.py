@@ -1,12 +1,12 @@
 """The ingest's ASGI app: Intercom webhooks in, durable Kafka records out.
 
-`create_app(settings)` builds it; its lifespan owns the spool and the Kafka writer. Routes
-raise `ingest.errors`; one handler turns them into JSON errors with their status codes.
+`create_app(settings)` builds it; its lifespan owns the spool and the Kafka writer. The webhook
+endpoint is the plain ASGI `ingest.webhook.WebhookEndpoint`; the other routes are FastAPI's.
+Routes raise `ingest.errors`; one handler turns them into JSON errors with their status codes.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,39 +14,22 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import Receive, Scope, Send
 
-from hookstream.contract import (
-    HEADER_DELIVERY_ATTEMPTS,
-    HEADER_NOTIFICATION_ID,
-    HEADER_RECEIVED_AT,
-    HEADER_TOPIC,
-    encode_headers,
-)
 from hookstream.dataevents import event_key
 from hookstream.logs import get_logger
 from hookstream.settings import Settings
+from hookstream.topics import RECORD_OVERHEAD_BYTES
 from ingest import metrics
-from ingest.body import read_body
-from ingest.durable import DurableWriter, OutgoingRecord, WriterConfig
-from ingest.errors import IngestError, NotDurable
+from ingest.durable import DurableWriter, OutgoingRecord, WriterConfig, write_durably
+from ingest.errors import IngestError
 from ingest.events import accept_data_events
-from ingest.notification import parse_notification
-from ingest.signature import verify_signature
 from ingest.spool import Spool
+from ingest.webhook import ERROR_RESPONSES, OPERATION, WEBHOOK_PATH, WebhookEndpoint
 
 log = get_logger(__name__)
 
-WEBHOOK_PATH = "/webhooks/intercom"
 EVENTS_PATH = "/events"
-_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"description": description, "content": {"application/json": {}}}
-    for status, description in {
-        400: "Not JSON, or not an Intercom notification.",
-        401: "X-Hub-Signature missing or not matching any configured secret.",
-        413: "Body over the configured limit.",
-        503: "Neither Kafka nor the spool could make the notification durable; retry.",
-    }.items()
-}
 
 
 def json_response(content: object, status_code: int = 200) -> Response:
@@ -54,27 +37,30 @@ def json_response(content: object, status_code: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code, media_type="application/json")
 
 
-def error_response(error: IngestError) -> Response:
-    """The JSON body every refusal carries: `{"error": {"code", "message", ...details}}`."""
-    body = {"error": {"code": error.code, "message": error.message, **error.details}}
-    return json_response(body, error.status)
+class IngestApp(FastAPI):
+    """FastAPI, except for `POST /webhooks/intercom`: that goes straight to the webhook
+    endpoint, which the OpenAPI schema documents all the same."""
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        super().__init__(**options)
+        self.webhook_endpoint = WebhookEndpoint(settings, self.state)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == WEBHOOK_PATH and scope["method"] == "POST":
+            await self.webhook_endpoint(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            schema["paths"].setdefault(WEBHOOK_PATH, {})["post"] = OPERATION
+        return super().openapi()
 
 
-async def write_durably(writer: DurableWriter, record: OutgoingRecord) -> str:
-    """Write through `writer`; anything but a refusal becomes `NotDurable` (503: retry)."""
-    try:
-        return await writer.write(record)
-    except IngestError:
-        raise
-    except Exception as exc:
-        log.exception("write_failed", topic=record.topic, key=record.key.decode(errors="replace"))
-        raise NotDurable(f"the record could not be stored: {exc!r}") from exc
-
-
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings) -> IngestApp:
     """The ingest app for `settings`. Refuses to build without a client secret."""
-    secrets = settings.client_secrets
-    if not secrets:
+    if not settings.client_secrets:
         raise ValueError("set INTERCOM_CLIENT_SECRET (or INTERCOM_CLIENT_SECRETS) for the ingest")
 
     @asynccontextmanager
@@ -83,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
             bootstrap_servers=settings.kafka_bootstrap_servers,
             topics=(settings.raw_topic, settings.data_events_topic),
             produce_timeout=settings.produce_timeout_seconds,
+            max_request_bytes=settings.max_body_bytes + RECORD_OVERHEAD_BYTES,
         )
         async with (
             await Spool.open(settings.spool_path, settings.spool_max_bytes) as spool,
@@ -93,7 +80,8 @@ def create_app(settings: Settings) -> FastAPI:
             yield
             log.info("ingest_stopping", spool_depth=spool.depth)
 
-    app = FastAPI(
+    app = IngestApp(
+        settings,
         title="hookstream ingest",
         summary="Verifies Intercom webhooks and makes each one durable in Kafka.",
         version="1",
@@ -105,45 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
         endpoint = request.url.path
         metrics.REQUESTS.labels(endpoint, error.code).inc()
         log.info("request_refused", endpoint=endpoint, code=error.code, reason=error.message)
-        return error_response(error)
-
-    @app.post(
-        WEBHOOK_PATH,
-        summary="Receive one Intercom webhook notification",
-        responses={200: {"description": "Durable: in Kafka, or in the spool."}, **_ERROR_RESPONSES},
-        openapi_extra={
-            "parameters": [
-                {
-                    "name": "X-Hub-Signature",
-                    "in": "header",
-                    "required": True,
-                    "schema": {"type": "string", "pattern": "^sha1=[0-9a-fA-F]{40}$"},
-                }
-            ],
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"type": "object"}}},
-            },
-        },
-    )
-    async def receive_webhook(request: Request) -> Response:
-        body = await read_body(request, settings.max_body_bytes)
-        verify_signature(body, request.headers.get("x-hub-signature"), secrets)
-        notification = parse_notification(body)
-        headers = encode_headers(
-            {
-                HEADER_TOPIC: notification.topic,
-                HEADER_NOTIFICATION_ID: notification.id,
-                HEADER_DELIVERY_ATTEMPTS: notification.delivery_attempts,
-                HEADER_RECEIVED_AT: int(time.time() * 1000),
-            }
-        )
-        record = OutgoingRecord(settings.raw_topic, notification.key, body, headers)
-        via = await write_durably(request.app.state.writer, record)
-        metrics.REQUESTS.labels(WEBHOOK_PATH, "accepted").inc()
-        metrics.RECEIVED_BYTES.inc(len(body))
-        log.debug("webhook_accepted", notification_id=notification.id, via=via)
-        return json_response({"status": "accepted", "id": notification.id, "durable_in": via})
+        return Response(error.json_body(), error.status, media_type="application/json")
 
     @app.post(
         EVENTS_PATH,
@@ -156,12 +106,12 @@ def create_app(settings: Settings) -> FastAPI:
                 "description": "Bearer token missing or wrong.",
                 "content": {"application/json": {}},
             },
-            413: _ERROR_RESPONSES[413],
+            413: ERROR_RESPONSES["413"],
             422: {
                 "description": "Invalid events, with errors per item; none was queued.",
                 "content": {"application/json": {}},
             },
-            503: _ERROR_RESPONSES[503],
+            503: ERROR_RESPONSES["503"],
         },
         openapi_extra={
             "parameters": [

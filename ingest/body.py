@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from collections.abc import AsyncIterable
 
 from ingest.errors import BodyTooLarge, RequestRefused
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(content_length: str | None, chunks: AsyncIterable[bytes], limit: int) -> bytes:
     """The raw body, or `BodyTooLarge` as soon as it is known to exceed `limit` bytes
-    (from Content-Length, or while streaming a body that has none)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
+    (from the Content-Length header's value, or while streaming a body that has none)."""
+    if content_length is not None:
+        if not content_length.isdigit():
             raise RequestRefused("Content-Length must be a whole number")
-        if int(declared) > limit:
+        if int(content_length) > limit:
             raise BodyTooLarge(f"the body is over the limit of {limit} bytes", limit=limit)
     body = bytearray()
-    async for chunk in request.stream():
+    async for chunk in chunks:
         body += chunk
         if len(body) > limit:
             raise BodyTooLarge(f"the body is over the limit of {limit} bytes", limit=limit)

@@ -27,6 +27,7 @@ from aiokafka.errors import KafkaError
 from hookstream.contract import Headers
 from hookstream.logs import get_logger
 from ingest import metrics
+from ingest.errors import IngestError, NotDurable
 from ingest.spool import Spool, SpooledRecord
 
 log = get_logger(__name__)
@@ -57,6 +58,8 @@ class WriterConfig:
     retry_interval: float = 0.5
     shutdown_timeout: float = 10.0
     linger_ms: int = 0
+    max_batch_bytes: int = 256 * 1024  # per partition and produce request (aiokafka: 16 KiB)
+    max_request_bytes: int = 1024 * 1024  # the largest record, with its key and headers
     timeouts_before_down: int = 3
     request_timeout_ms: int = 10_000
 
@@ -186,6 +189,8 @@ class DurableWriter:
             acks="all",
             enable_idempotence=True,
             linger_ms=self._config.linger_ms,
+            max_batch_size=self._config.max_batch_bytes,
+            max_request_size=self._config.max_request_bytes,
             request_timeout_ms=self._config.request_timeout_ms,
             client_id="hookstream-ingest",
         )
@@ -271,6 +276,17 @@ class DurableWriter:
         metrics.SPOOL_DEPTH.set(self._spool.depth)
         metrics.SPOOL_BYTES.set(self._spool.size_bytes)
         metrics.SPOOL_OLDEST_AGE.set(self._spool.oldest_age())
+
+
+async def write_durably(writer: DurableWriter, record: OutgoingRecord) -> Via:
+    """Write through `writer`; anything but a refusal becomes `NotDurable` (503: retry)."""
+    try:
+        return await writer.write(record)
+    except IngestError:
+        raise
+    except Exception as exc:
+        log.exception("write_failed", topic=record.topic, key=record.key.decode(errors="replace"))
+        raise NotDurable(f"the record could not be stored: {exc!r}") from exc
 
 
 def _count_late_ack(handing_over: asyncio.Future[asyncio.Future[object]]) -> None:

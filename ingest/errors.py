@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 
 class IngestError(Exception):
     """Root of the ingest's errors; `status` is the HTTP status it maps to."""
@@ -27,6 +29,10 @@ class IngestError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details
+
+    def json_body(self) -> bytes:
+        """The JSON body every refusal carries: `{"error": {"code", "message", ...details}}`."""
+        return orjson.dumps({"error": {"code": self.code, "message": self.message, **self.details}})
 
 
 class RequestRefused(IngestError):

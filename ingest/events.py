@@ -32,7 +32,9 @@ async def accept_data_events(request: Request, settings: Settings) -> list[DataE
     """The valid events of the request (one object or a list): all of them, or a refusal
     saying what is wrong with each invalid one."""
     check_bearer_token(request.headers.get("authorization"), settings)
-    body = await read_body(request, settings.max_body_bytes)
+    body = await read_body(
+        request.headers.get("content-length"), request.stream(), settings.max_body_bytes
+    )
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -3,14 +3,12 @@ environment, then the app."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
 from hookstream.logs import configure_logging
 from hookstream.settings import load_settings
-from ingest.app import create_app
+from ingest.app import IngestApp, create_app
 
 
-def app_from_environment() -> FastAPI:
+def app_from_environment() -> IngestApp:
     """Build the ingest app from the environment (uvicorn calls this once per worker)."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)

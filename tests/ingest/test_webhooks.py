@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from hookstream.contract import decode_headers
+from hookstream.topics import ensure_topics
 from tests.support.ingest import (
     EXAMPLES,
     SECRET,
@@ -43,6 +44,25 @@ async def test_signed_webhook_is_one_record_keyed_by_id_with_identical_bytes(
     assert headers["intercom-delivery-attempts"] == "2"
     assert headers["intercom-notification-id"] == notification_id
     assert int(headers["hookstream-received-at"]) > 1_700_000_000_000
+
+
+async def test_a_body_at_the_limit_reaches_the_raw_topic(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = ingest_settings(kafka_bootstrap, tmp_path)  # the default limit, 1 MiB
+    await ensure_topics(settings)  # as deployments do: room for the largest body
+    envelope = orjson.loads(notification())
+    envelope["data"]["item"]["body"] = ""
+    padding = settings.max_body_bytes - len(orjson.dumps(envelope))
+    envelope["data"]["item"]["body"] = "x" * padding
+    body = orjson.dumps(envelope)
+    assert len(body) == settings.max_body_bytes
+    async with ingest_client(settings) as client:
+        response = await client.post(URL, content=body, headers=signed_headers(body))
+        assert response.status_code == 200, response.text
+        records = await read_topic(kafka_bootstrap, settings.raw_topic, expect=1)
+        assert {r.value for r in records} == {body}  # twice if a slow ack had it spooled too
+        assert (await client.get("/readyz")).json()["kafka"] == "up"
 
 
 SAMPLES = sorted(p.name for p in EXAMPLES.glob("*.json"))

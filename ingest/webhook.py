@@ -1,0 +1,139 @@
+"""`POST /webhooks/intercom`, the ingest's hot path, as a plain ASGI endpoint.
+
+Every Intercom delivery comes through here, so it skips FastAPI's per-request machinery
+(middleware stack, routing, dependency solving, a `Request` object): measured in-process, that
+machinery cost as much as everything the endpoint does itself. `ingest.app.IngestApp` hands
+it the requests for its path and method, and puts `OPERATION` in the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.datastructures import State
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
+
+from hookstream.contract import (
+    HEADER_DELIVERY_ATTEMPTS,
+    HEADER_NOTIFICATION_ID,
+    HEADER_RECEIVED_AT,
+    HEADER_TOPIC,
+    encode_headers,
+)
+from hookstream.logs import get_logger
+from hookstream.settings import Settings
+from ingest import metrics
+from ingest.body import read_body
+from ingest.durable import OutgoingRecord, write_durably
+from ingest.errors import IngestError
+from ingest.notification import parse_notification
+from ingest.signature import verify_signature
+
+log = get_logger(__name__)
+
+WEBHOOK_PATH = "/webhooks/intercom"
+ERROR_RESPONSES: dict[str, dict[str, Any]] = {
+    str(status): {"description": description, "content": {"application/json": {}}}
+    for status, description in {
+        400: "Not JSON, or not an Intercom notification.",
+        401: "X-Hub-Signature missing or not matching any configured secret.",
+        413: "Body over the configured limit.",
+        503: "Neither Kafka nor the spool could make the notification durable; retry.",
+    }.items()
+}
+OPERATION: dict[str, Any] = {
+    "summary": "Receive one Intercom webhook notification",
+    "operationId": "receive_webhook",
+    "parameters": [
+        {
+            "name": "X-Hub-Signature",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string", "pattern": "^sha1=[0-9a-fA-F]{40}$"},
+        }
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+    "responses": {
+        "200": {
+            "description": "Durable: in Kafka, or in the spool.",
+            "content": {"application/json": {}},
+        },
+        **ERROR_RESPONSES,
+    },
+}
+
+
+class WebhookEndpoint:
+    """Verifies a delivery, makes it durable through `state.writer` (set by the app's
+    lifespan), and answers 200, or a JSON error with the status of the refusal."""
+
+    def __init__(self, settings: Settings, state: State) -> None:
+        self._secrets = settings.client_secrets
+        self._raw_topic = settings.raw_topic
+        self._max_body_bytes = settings.max_body_bytes
+        self._state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            status, body = 200, await self._accept(scope, receive)
+        except IngestError as error:
+            metrics.REQUESTS.labels(WEBHOOK_PATH, error.code).inc()
+            log.info(
+                "request_refused", endpoint=WEBHOOK_PATH, code=error.code, reason=error.message
+            )
+            status, body = error.status, error.json_body()
+        except ClientDisconnect:
+            return  # nobody to answer; nothing was stored
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", b"%d" % len(body)),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _accept(self, scope: Scope, receive: Receive) -> bytes:
+        signature = content_length = None
+        for name, value in scope["headers"]:
+            if name == b"x-hub-signature" and signature is None:
+                signature = value.decode("latin-1")
+            elif name == b"content-length" and content_length is None:
+                content_length = value.decode("latin-1")
+        body = await read_body(content_length, _body_chunks(receive), self._max_body_bytes)
+        verify_signature(body, signature, self._secrets)
+        notification = parse_notification(body)
+        headers = encode_headers(
+            {
+                HEADER_TOPIC: notification.topic,
+                HEADER_NOTIFICATION_ID: notification.id,
+                HEADER_DELIVERY_ATTEMPTS: notification.delivery_attempts,
+                HEADER_RECEIVED_AT: int(time.time() * 1000),
+            }
+        )
+        record = OutgoingRecord(self._raw_topic, notification.key, body, headers)
+        via = await write_durably(self._state.writer, record)
+        metrics.REQUESTS.labels(WEBHOOK_PATH, "accepted").inc()
+        metrics.RECEIVED_BYTES.inc(len(body))
+        log.debug("webhook_accepted", notification_id=notification.id, via=via)
+        return orjson.dumps({"status": "accepted", "id": notification.id, "durable_in": via})
+
+
+async def _body_chunks(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
