@@ -1,29 +1,31 @@
-"""A Faust table whose changelog records are produced before the event is done.
+"""A Faust table whose changelog records join the transaction of the event that made them.
 
 Faust's tables queue changelog records in the producer's buffer and publish them from a
 background task. Under exactly-once that lets a table write miss the transaction of the
 event that made it (the buffer may still hold it when the offsets commit), so a crash
-could forget an id the worker already routed. This table keeps its changelog records
-until the event's code calls `flush_changelog()`, which hands them to the transaction
-producer of the event's partition right away.
+could forget an id the worker already routed. This table puts its changelog records in the
+app's outbox (`streams._outbox`) with the event's other records, so the commit of the
+event's offset produces them in its transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections.abc import Mapping
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import faust
 
+from streams._outbox import Outbox
+
 
 class EagerChangelogTable(faust.Table[bytes, bytes]):
-    """A `faust.Table` whose changelog is published by `flush_changelog()`."""
+    """A `faust.Table` whose changelog records go through an `Outbox`."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, outbox: Outbox, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._unpublished: deque[Any] = deque()
+        self.outbox = outbox
 
     def send_changelog(
         self,
@@ -33,7 +35,7 @@ class EagerChangelogTable(faust.Table[bytes, bytes]):
         key_serializer: Any = None,
         value_serializer: Any = None,
     ) -> Any:
-        """Prepare the changelog record of a change; `flush_changelog` publishes it."""
+        """Put the changelog record of a change in the outbox."""
         future = self.changelog_topic.as_future_message(
             key=key,
             value=value,
@@ -43,25 +45,17 @@ class EagerChangelogTable(faust.Table[bytes, bytes]):
             callback=self._on_changelog_sent,
             eager_partitioning=True,
         )
-        self._unpublished.append(future)
+        message = future.message
+        headers = message.headers  # Faust's: a mapping, a list of pairs or None
+        self.outbox.add(
+            self.changelog_topic.get_topic_name(),
+            message.key,
+            message.value,
+            list(headers.items()) if isinstance(headers, Mapping) else list(headers or ()),
+            partition=message.partition,
+            on_delivered=partial(self._changelog_delivered, future),
+        )
         return future
-
-    async def flush_changelog(self) -> None:
-        """Hand every prepared changelog record to the transaction manager (not waiting for
-        acks). Not through `Topic.publish_message`: it asks `app.maybe_start_producer()`,
-        which yields to the event loop three times per call, a third of the worker's time."""
-        topic = self.changelog_topic.get_topic_name()
-        transactions = self.app.consumer.transactions
-        while self._unpublished:
-            future = self._unpublished.popleft()
-            message = future.message
-            sent = cast(
-                "asyncio.Future[Any]",  # aiokafka's delivery future, typed loosely by Faust
-                await transactions.send(
-                    topic, message.key, message.value, message.partition, None, message.headers
-                ),
-            )
-            sent.add_done_callback(partial(self._changelog_delivered, future))
 
     def _changelog_delivered(self, future: Any, sent: asyncio.Future[Any]) -> None:
         if sent.cancelled():

@@ -5,12 +5,10 @@ record goes *to* (`<app>-<group>-<destination partition>`). For a record bound f
 topic that is wrong twice over: the destination topic has no topic group (KeyError), and its
 partition number names the transaction of an unrelated source partition, one that may
 belong to another worker. Kafka's exactly-once needs each output in the transaction of the
-input partition that caused it, which is what `send` does here: it takes the partition of
-the event being processed.
-
-`commit` waits for the event in progress (the app's `commit_gate`) so that an event's
-table write and routed records land in one transaction, and turns any failure into a
-crash: a transaction that cannot commit must not be followed by more work.
+input partition that caused it: the worker's records wait in the app's outbox
+(`streams._outbox`), and `commit` produces those of the events it commits into the
+transaction of their source partition, then commits it. Any failure there crashes the
+worker: a transaction that cannot commit must not be followed by more work.
 """
 
 from __future__ import annotations
@@ -19,40 +17,13 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any, cast
 
-from faust import current_event
 from faust.exceptions import ProducerSendError
 from faust.transport.consumer import TransactionManager
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
 
 class SourcePartitionTransactionManager(TransactionManager):
-    """Sends each record in the transaction of the source partition of the current event."""
-
-    async def send(  # noqa: PLR0917 - Faust's signature
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        partition: int | None,
-        timestamp: float | None,
-        headers: Any,
-        *,
-        transactional_id: str | None = None,
-    ) -> Any:
-        event = current_event()
-        if event is None:  # not from an event: Faust's own rule (its changelogs, by partition)
-            return await super().send(topic, key, value, partition, timestamp, headers)
-        source = event.message.tp
-        group = self.app.assignor.group_for_topic(source.topic)
-        return await self.producer.send(
-            topic,
-            key,
-            value,
-            partition,
-            timestamp,
-            headers,
-            transactional_id=f"{self.app.conf.id}-{group}-{source.partition}",
-        )
+    """Commits each source partition's transaction with the outbox records of its events."""
 
     async def on_rebalance(self, assigned: Any, revoked: Any, newly_assigned: Any) -> None:
         # Faust stops the producers of the partitions in `revoked`, which has come out empty
@@ -63,19 +34,43 @@ class SourcePartitionTransactionManager(TransactionManager):
         if stale := sorted(set(producers) - keep):
             self.log.info("Stopping transactional producers no longer ours: %s", stale)
             await self._stop_transactions(stale)
+        if dropped := cast(Any, self.app).outbox.keep_only(assigned):
+            self.log.warning("Dropped %d uncommitted records of partitions no longer ours", dropped)
         await super().on_rebalance(assigned, revoked, newly_assigned)
 
     async def commit(self, offsets: Mapping[Any, int], start_new_transaction: bool = True) -> bool:
-        gate: asyncio.Lock = cast(Any, self.app).commit_gate  # set by streams.app.WorkerApp
-        async with gate:
-            try:
-                committed: bool = await super().commit(
-                    offsets, start_new_transaction=start_new_transaction
-                )
-            except Exception as exc:  # any failure here must stop the worker
-                await self.app.crash(exc)
-                return False
+        try:
+            for source, offset in offsets.items():
+                await self._produce_outbox(source, offset)
+            committed: bool = await super().commit(
+                offsets, start_new_transaction=start_new_transaction
+            )
+        except Exception as exc:  # any failure here must stop the worker
+            await self.app.crash(exc)
+            return False
         return committed
+
+    async def _produce_outbox(self, source: Any, before: int) -> None:
+        """Produce the outbox records of `source`'s events below offset `before` into the
+        transaction of `source` (not waiting for acks: the commit flushes them)."""
+        records = cast(Any, self.app).outbox.take(source, before)  # streams.app.WorkerApp's
+        if not records:
+            return
+        group = self.app.assignor.group_for_topic(source.topic)
+        transactional_id = f"{self.app.conf.id}-{group}-{source.partition}"
+        producer = cast(Producer, self.producer)._transaction_producers.get(transactional_id)
+        if producer is None:
+            raise ProducerSendError(f"no transactional producer for {transactional_id}")
+        for record in records:
+            sent = await producer.send(
+                record.topic,
+                record.value,
+                key=record.key,
+                partition=record.partition,
+                headers=record.headers,
+            )
+            if record.on_delivered is not None:
+                sent.add_done_callback(record.on_delivered)
 
 
 class Producer(aiokafka_driver.Producer):

@@ -6,20 +6,19 @@ dead-letter topics exist (the dedup table must have as many partitions as the ra
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import faust
-from aiokafka.errors import MessageSizeTooLargeError
-from faust.exceptions import ProducerSendError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from hookstream.errors import KafkaUnreachable, TopicAdminFailed
 from hookstream.logs import get_logger
 from hookstream.settings import MiB, Settings
 from hookstream.topics import RECORD_OVERHEAD_BYTES, ensure_topics
 from streams import _transactions
+from streams._outbox import Outbox
 from streams._recovery import TableManager
 from streams._table import EagerChangelogTable
 from streams.dedup import Deduplicator
@@ -82,9 +81,9 @@ class WorkerApp(faust.App):
         self.settings = settings
         self.metrics = WorkerMetrics()
         self.topic_admin = routed_topic_admin(settings)
-        # Held while an event is processed and while a transaction commits (see
-        # `streams._transactions`), so an event's writes never straddle two transactions.
-        self.commit_gate = asyncio.Lock()
+        # Every record of an event waits here for the commit of the event's offset (see
+        # `streams._outbox` and `streams._transactions`).
+        self.outbox = Outbox()
         self.ready = False
 
     def _new_transport(self) -> Any:
@@ -121,23 +120,22 @@ class WorkerApp(faust.App):
 
 
 class TransactionalSink:
-    """Produces records through the transaction manager, so each record joins the
-    transaction of the event being processed. (Not `app.maybe_start_producer()`: it yields
-    to the event loop three times per call.)"""
+    """Puts records in the outbox, so each record joins the transaction that commits the
+    offset of the event being processed. Refuses a record the producer would refuse."""
 
-    def __init__(self, app: faust.App) -> None:
-        self.app = app
+    def __init__(self, outbox: Outbox, max_request_bytes: int) -> None:
+        self.outbox = outbox
+        self.max_request_bytes = max_request_bytes
 
-    async def send(self, record: OutRecord) -> None:
-        transactions = self.app.consumer.transactions
-        try:
-            await transactions.send(
-                record.topic, record.key, record.value, None, None, record.headers
-            )
-        except ProducerSendError as exc:
-            if isinstance(exc.__cause__, MessageSizeTooLargeError):
-                raise RouteFailed(f"record too large for {record.topic}") from exc
-            raise
+    def send(self, record: OutRecord) -> None:
+        # The producer's own check (it raised MessageSizeTooLargeError at `send`), made here:
+        # the outbox produces at the commit, too late to dead-letter the record.
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(
+            record.key, record.value, record.headers
+        )
+        if size > self.max_request_bytes:
+            raise RouteFailed(f"record too large for {record.topic}: {size} bytes")
+        self.outbox.add(record.topic, record.key, record.value, record.headers)
 
 
 async def prepare_topics(settings: Settings, routes: RouteTable) -> int:
@@ -204,6 +202,7 @@ def build_app(
         value_type=bytes,
         partitions=partitions,
         beacon=app.tables.beacon,
+        outbox=app.outbox,
         help="Notification id -> first-seen time (Unix ms).",
         # The changelog forgets what the TTL forgets: compacted, and deleted after it.
         extra_topic_configs={
@@ -219,7 +218,7 @@ def build_app(
         dedup=Deduplicator(table, ttl),
         routes=routes,
         topics=app.topic_admin,
-        sink=TransactionalSink(app),
+        sink=TransactionalSink(app.outbox, app.conf.producer_max_request_size),
         dlq_topic=settings.dlq_topic,
         metrics=app.metrics,
     )
@@ -236,8 +235,7 @@ def build_app(
                 headers=list(message.headers or ()),
                 timestamp_ms=int(message.timestamp * 1000),
             )
-            async with app.commit_gate:
-                await processor.process(raw)
+            await processor.process(raw)
 
     app.agent(raw_topic, name="hookstream.route")(route)
     app.metrics.read_lag_with(lambda: _lag(app, settings.raw_topic))

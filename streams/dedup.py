@@ -27,10 +27,8 @@ class SeenTable(Protocol):
         """The stored first-seen time of `key`, if any."""
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
-        """Store the first-seen time of `key`."""
-
-    async def flush_changelog(self) -> None:
-        """Hand the pending changelog records to the producer (the current transaction)."""
+        """Store the first-seen time of `key` (in the worker, its changelog record joins the
+        current event's transaction)."""
 
 
 def id_key(notification_id: str) -> bytes:
@@ -71,7 +69,6 @@ class Deduplicator:
             return False
         return self._now_ms() - first_seen < self.ttl_ms
 
-    async def remember(self, key: bytes) -> None:
-        """Record `key` as seen now, changelog included."""
+    def remember(self, key: bytes) -> None:
+        """Record `key` as seen now."""
         self.table[key] = str(self._now_ms()).encode()
-        await self.table.flush_changelog()

@@ -2,8 +2,8 @@
 
 The processor knows nothing of Faust: it is given a dedup table, a route table, something
 that creates topics and something that produces records. In the worker those are a Faust
-table and the transaction manager, so every record it produces and every table write for an
-event land in the transaction that also commits that event's offset.
+table and the app's outbox, so every record it produces and every table write for an event
+land in the transaction that also commits that event's offset.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ log = get_logger(__name__)
 class RecordSink(Protocol):
     """Produces records (in the worker: into the current event's transaction)."""
 
-    async def send(self, record: OutRecord) -> None:
+    def send(self, record: OutRecord) -> None:
         """Hand `record` to the producer; raise `RouteFailed` if the client refuses it."""
 
 
@@ -86,10 +86,10 @@ class Processor:
                 await self._ensure_topic(destination)
             records = [routed_record(raw, notification, d) for d in destinations]
             for record in records:
-                await self.sink.send(record)
+                self.sink.send(record)
         except RejectedRecord as rejected:
             return await self._dead_letter(raw, here, rejected)
-        await self.dedup.remember(key)
+        self.dedup.remember(key)
         for record in records:
             self.metrics.routed.labels(record.topic).inc()
         self.metrics.receive_to_route.observe(max(0.0, time.time() - raw.received_at_ms / 1000))
@@ -105,8 +105,8 @@ class Processor:
         if self.dedup.is_duplicate(here):  # the same record again, after a crash
             self.metrics.duplicates.inc()
             return Outcome.DUPLICATE
-        await self.sink.send(dead_letter(raw, self.dlq_topic, rejected.reason))
-        await self.dedup.remember(here)
+        self.sink.send(dead_letter(raw, self.dlq_topic, rejected.reason))
+        self.dedup.remember(here)
         self.metrics.dead_letters.labels(rejected.reason).inc()
         log.warning(
             "notification.dead_lettered",

@@ -15,17 +15,12 @@ from streams.routes import RouteTable, route_table_from_mapping
 from tests.streams.support import PAYLOADS, notification
 
 
-class MemoryTable(dict[bytes, bytes]):
-    async def flush_changelog(self) -> None:
-        return None
-
-
 class Sink:
     def __init__(self, refuse: set[str] | None = None) -> None:
         self.records: list[OutRecord] = []
         self.refuse = refuse or set()
 
-    async def send(self, record: OutRecord) -> None:
+    def send(self, record: OutRecord) -> None:
         if record.topic in self.refuse:
             raise RouteFailed("record too large")
         self.records.append(record)
@@ -45,7 +40,7 @@ class Topics:
 
 class Harness:
     def __init__(self, routes: RouteTable | None = None, **kwargs: set[str]) -> None:
-        self.table = MemoryTable()
+        self.table: dict[bytes, bytes] = {}
         self.sink = Sink(kwargs.get("refuse"))
         self.topics = Topics(kwargs.get("broken"))
         self.metrics = WorkerMetrics()
