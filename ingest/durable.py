@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
-from typing import Literal, Self, TypeVar
+from typing import Literal, Self
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -33,8 +34,9 @@ from ingest.spool import Spool, SpooledRecord
 log = get_logger(__name__)
 
 Via = Literal["kafka", "spool"]
-_T = TypeVar("_T")
 _STALL_GRACE_SECONDS = 0.02
+_DURABLE_IN_KAFKA = metrics.DURABLE.labels("kafka")
+_DURABLE_IN_SPOOL = metrics.DURABLE.labels("spool")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +77,16 @@ class DurableWriter:
         self._kafka_up = False
         self._timeout_streak = 0
         self._last_ack = 0.0  # event-loop time of the latest acknowledgement
+        self._waiting: dict[asyncio.Future[bool], float] = {}  # produce -> start, oldest first
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
         await self._connect()
         self._task = asyncio.create_task(self._drain_forever(), name="spool-drain")
+        self._watchdog = asyncio.create_task(self._watch_for_silence(), name="kafka-silence")
         self.refresh_gauges()
         return self
 
@@ -96,6 +101,10 @@ class DurableWriter:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._task, self._config.shutdown_timeout)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
         await self._close_producer()
 
     @property
@@ -115,55 +124,91 @@ class DurableWriter:
         """
         producer = self._producer
         if self._kafka_up and producer is not None and await self._produce(producer, record):
-            metrics.DURABLE.labels("kafka").inc()
+            _DURABLE_IN_KAFKA.inc()
             return "kafka"
         await self._spool.append(record.topic, record.key, record.value, record.headers)
-        metrics.DURABLE.labels("spool").inc()
+        _DURABLE_IN_SPOOL.inc()
         self.refresh_gauges()
         self._wake.set()
         return "spool"
 
     async def _produce(self, producer: AIOKafkaProducer, record: OutgoingRecord) -> bool:
         """Produce and wait for the ack. True once acknowledged; False (spool it) when Kafka
-        fails, or stays silent for the produce timeout. While Kafka keeps acknowledging other
-        records, a slow hand-over or a late ack means a busy ingest, not a slow Kafka: the
-        record keeps waiting, since spooling it would only add work to an overload (the
-        producer's own delivery timeout still ends a wait that Kafka never answers)."""
+        fails, or when the silence watchdog gives up on it (see `_watch_for_silence`)."""
         loop = asyncio.get_running_loop()
         started = loop.time()
+        outcome: asyncio.Future[bool] = loop.create_future()
         handing_over = asyncio.ensure_future(
             producer.send(record.topic, record.value, key=record.key, headers=record.headers)
         )
+        handing_over.add_done_callback(partial(self._handed_over, outcome))
+        self._waiting[outcome] = started
         try:
-            delivery: asyncio.Future[object] = await self._while_kafka_answers(handing_over)
-            delivery.add_done_callback(self._note_ack)
-            await self._while_kafka_answers(delivery)
-        except TimeoutError as exc:
-            self._timeout_streak += 1
-            if self._timeout_streak >= self._config.timeouts_before_down:
-                self._mark_down(exc)
-            handing_over.add_done_callback(_count_late_ack)
-            return False
+            acknowledged = await outcome
         except KafkaError as exc:
             self._mark_down(exc)
+            return False
+        finally:
+            del self._waiting[outcome]
+        if not acknowledged:
+            self._timeout_streak += 1
+            if self._timeout_streak >= self._config.timeouts_before_down:
+                self._mark_down(TimeoutError("Kafka acknowledged nothing for the produce timeout"))
             return False
         self._timeout_streak = 0
         metrics.PRODUCE_LATENCY.observe(loop.time() - started)
         return True
 
-    async def _while_kafka_answers(self, future: asyncio.Future[_T]) -> _T:
-        """`future`'s result, waiting as long as Kafka acknowledges something within every
-        produce timeout; TimeoutError once it has been silent that long."""
-        loop = asyncio.get_running_loop()
-        while not future.done():
-            await asyncio.wait((future,), timeout=self._config.produce_timeout)
-            if not future.done():
+    def _handed_over(
+        self, outcome: asyncio.Future[bool], handing_over: asyncio.Future[asyncio.Future[object]]
+    ) -> None:
+        if handing_over.cancelled():
+            return
+        error = handing_over.exception()
+        if error is not None:
+            if not outcome.done():
+                outcome.set_exception(error)
+            return
+        handing_over.result().add_done_callback(partial(self._delivered, outcome))
+
+    def _delivered(self, outcome: asyncio.Future[bool], delivery: asyncio.Future[object]) -> None:
+        error = None if delivery.cancelled() else delivery.exception()
+        if error is None and not delivery.cancelled():
+            self._last_ack = asyncio.get_running_loop().time()
+            if outcome.done():  # given up on, and spooled: now it is in Kafka twice
+                metrics.LATE_ACKS.inc()
+            else:
+                outcome.set_result(True)
+        elif not outcome.done():
+            outcome.set_exception(error or KafkaError("the produce was cancelled"))
+
+    async def _watch_for_silence(self) -> None:
+        """Give up on the produces that have waited the produce timeout while Kafka
+        acknowledged nothing for as long: their records go to the spool. While acks keep
+        coming, a slow produce means a busy ingest, not a slow Kafka, and keeps waiting
+        (spooling it would only add work to an overload); the producer's own delivery
+        timeout still ends a wait that Kafka never answers. One watchdog for all produces,
+        rather than a timer each, keeps the hot path cheap."""
+        timeout = self._config.produce_timeout
+        while True:
+            await asyncio.sleep(timeout / 4)
+            if self._expired(timeout):
                 # A stalled event loop looks like a silent Kafka: let it read what arrived
                 # meanwhile before judging.
-                await asyncio.wait((future,), timeout=_STALL_GRACE_SECONDS)
-            if not future.done() and loop.time() - self._last_ack > self._config.produce_timeout:
-                raise TimeoutError
-        return future.result()
+                await asyncio.sleep(_STALL_GRACE_SECONDS)
+                if self._expired(timeout):
+                    now = asyncio.get_running_loop().time()
+                    for outcome, started in list(self._waiting.items()):
+                        if now - started < timeout:
+                            break  # oldest first: the rest are younger
+                        if not outcome.done():
+                            outcome.set_result(False)
+
+    def _expired(self, timeout: float) -> bool:
+        """Whether Kafka has been silent for `timeout` while the oldest produce waited."""
+        now = asyncio.get_running_loop().time()
+        oldest = next(iter(self._waiting.values()), now)
+        return now - self._last_ack > timeout and now - oldest >= timeout
 
     def _note_ack(self, future: asyncio.Future[object]) -> None:
         if not future.cancelled() and future.exception() is None:
@@ -287,15 +332,3 @@ async def write_durably(writer: DurableWriter, record: OutgoingRecord) -> Via:
     except Exception as exc:
         log.exception("write_failed", topic=record.topic, key=record.key.decode(errors="replace"))
         raise NotDurable(f"the record could not be stored: {exc!r}") from exc
-
-
-def _count_late_ack(handing_over: asyncio.Future[asyncio.Future[object]]) -> None:
-    """Count the record of an abandoned produce if Kafka acknowledges it after all."""
-    if handing_over.cancelled() or handing_over.exception() is not None:
-        return
-    handing_over.result().add_done_callback(_count_if_acked)
-
-
-def _count_if_acked(delivery: asyncio.Future[object]) -> None:
-    if not delivery.cancelled() and delivery.exception() is None:
-        metrics.LATE_ACKS.inc()

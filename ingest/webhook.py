@@ -45,6 +45,7 @@ ERROR_RESPONSES: dict[str, dict[str, Any]] = {
         503: "Neither Kafka nor the spool could make the notification durable; retry.",
     }.items()
 }
+_ACCEPTED = metrics.REQUESTS.labels(WEBHOOK_PATH, "accepted")
 OPERATION: dict[str, Any] = {
     "summary": "Receive one Intercom webhook notification",
     "operationId": "receive_webhook",
@@ -123,7 +124,7 @@ class WebhookEndpoint:
         )
         record = OutgoingRecord(self._raw_topic, notification.key, body, headers)
         via = await write_durably(self._state.writer, record)
-        metrics.REQUESTS.labels(WEBHOOK_PATH, "accepted").inc()
+        _ACCEPTED.inc()
         metrics.RECEIVED_BYTES.inc(len(body))
         log.debug("webhook_accepted", notification_id=notification.id, via=via)
         return orjson.dumps({"status": "accepted", "id": notification.id, "durable_in": via})
