@@ -8,13 +8,19 @@ the window ends). `RateBudget.acquire()` is awaited before every call and
 - Local budget: at most `calls_per_window` calls per window from this replica (the app's
   limit split across replicas), so replicas that start together cannot overrun the app.
 - Headers: once an answer has told us the window, the budget follows Intercom's windows and
-  Intercom's count. The remaining count is corrected for our own calls still in flight (each
-  may or may not have been counted yet), so it errs low; a small reserve is kept for what the
-  correction cannot see (another replica's calls): 1% of the limit, at least one call.
+  Intercom's count. Intercom's remaining only falls within a window, so the lowest
+  `X-RateLimit-Remaining` seen is its freshest count; less every call of ours still in flight
+  (each may or may not have been counted yet), it errs low, and it recovers as soon as those
+  calls are answered (a low guess is never kept for the rest of the window). A small reserve
+  is kept for what the correction cannot see (another replica's calls): 1% of the limit, at
+  least one call.
 - Pacing: the calls still allowed are spread evenly over the time left in the window (less
   a 5% slack, to absorb a pause of the process), so the sink arrives at the reset with calls
-  left rather than drawing a 429 and waiting out the rest of the window. Idle time is not
-  lost: when calls have been scarce the spacing shrinks.
+  left rather than drawing a 429 and waiting out the rest of the window. Each call is due one
+  spacing after the previous call was *due*, not after it was made: a late wake-up (timers
+  fire a millisecond or more late, the loop is busy) is made up at once instead of pushing
+  the window's calls towards its end. Idle time is not lost either: when calls have been
+  scarce the spacing shrinks (the made-up time is capped, so a pause is no burst).
 - Clock skew: no call is made in the first `skew_seconds` after a reset (0.25 s for 10-s
   windows), since a call that Intercom counts in the old window would overrun it. A 429
   after the reset Intercom announced means its clock is behind ours: the wait grows.
@@ -47,6 +53,9 @@ _SAME_WINDOW_TOLERANCE = 0.5
 _SLACK_SHARE = 0.05
 # How much the wait after a reset grows when Intercom answers 429 after its reset.
 _SKEW_STEP = 0.25
+# Pacing makes up at most this share of the window when calls were made late (a late
+# wake-up, a busy loop): enough for timer jitter, too little for a burst after a pause.
+_CATCH_UP_SHARE = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +139,10 @@ class RateBudget:
         self._aligned = False  # window_end comes from Intercom's X-RateLimit-Reset
         self._issued = 0
         self._server_limit: int | None = None
-        self._server_remaining: int | None = None
+        self._lowest_remaining: int | None = None  # Intercom's freshest count in this window
+        self._carried: set[int] = set()  # calls from before a jump, counted in this window
         self._paused_until = 0.0
-        self._last_issue = -math.inf
+        self._last_due = -math.inf
         self._seq = 0
         self._in_flight: set[int] = set()
 
@@ -151,7 +161,7 @@ class RateBudget:
                 now = self._clock()
                 wait = self._wait_before_next(now)
                 if wait <= 0:
-                    return self._issue(now)
+                    return self._issue(now, due=now + wait)
                 await self._sleep(wait)
 
     def observe(
@@ -169,19 +179,19 @@ class RateBudget:
         if rate.limit is not None:
             self._server_limit = rate.limit
         current_window = rate.reset is not None and self._learn_window(ticket, rate.reset)
+        if not current_window and ticket.seq in self._carried and rate.reset is not None:
+            self._issued -= 1  # counted in the window before: not one of this window's calls
+        self._carried.discard(ticket.seq)
         if current_window and rate.remaining is not None:
-            # Calls made after this one, and calls made before it still unanswered, may not
-            # be in Intercom's count yet.
-            later = self._seq - ticket.seq
-            earlier = sum(1 for seq in self._in_flight if seq < ticket.seq)
-            estimate = rate.remaining - later - earlier
-            current = self._server_remaining
-            self._server_remaining = estimate if current is None else min(current, estimate)
+            lowest = self._lowest_remaining
+            self._lowest_remaining = (
+                rate.remaining if lowest is None else min(lowest, rate.remaining)
+            )
         if limited:
             self._after_429(now, rate.reset, retry_after)
 
     def _after_429(self, now: float, reset: float | None, retry_after: float | None) -> None:
-        self._server_remaining = 0
+        self._lowest_remaining = 0
         end = self._window_end if self._window_end is not None else now
         if reset is not None and reset <= now:
             # Intercom still counts a window its own header says is over: its clock, or its
@@ -202,6 +212,7 @@ class RateBudget:
     def release(self, ticket: Ticket) -> None:
         """The call of `ticket` ended without an answer (a network error or a timeout)."""
         self._in_flight.discard(ticket.seq)
+        self._carried.discard(ticket.seq)
 
     def snapshot(self) -> BudgetSnapshot:
         """The current state, for metrics."""
@@ -209,7 +220,7 @@ class RateBudget:
             allowed=max(self._allowed(), 0),
             calls_per_window=self.calls_per_window,
             server_limit=self._server_limit,
-            server_remaining=self._server_remaining,
+            server_remaining=self._server_remaining(),
             window_end=self._window_end,
             paused_until=self._paused_until,
             in_flight=len(self._in_flight),
@@ -217,10 +228,17 @@ class RateBudget:
 
     # -- internals ------------------------------------------------------------------------
 
+    def _server_remaining(self) -> int | None:
+        """Intercom's freshest remaining, less our calls it may not have counted yet."""
+        if self._lowest_remaining is None:
+            return None
+        return self._lowest_remaining - len(self._in_flight)
+
     def _allowed(self) -> int:
         allowed = self.calls_per_window - self._issued
-        if self._server_remaining is not None:
-            allowed = min(allowed, self._server_remaining - self.reserve)
+        remaining = self._server_remaining()
+        if remaining is not None:
+            allowed = min(allowed, remaining - self.reserve)
         return allowed
 
     @property
@@ -241,7 +259,7 @@ class RateBudget:
             return self._window_end + self.skew_seconds - now
         finish_by = self._window_end - self.window_seconds * _SLACK_SHARE
         spacing = max(finish_by - now, 0.0) / allowed
-        return self._last_issue + spacing - now
+        return self._last_due + spacing - now
 
     def _roll(self, now: float) -> None:
         end = self._window_end
@@ -258,14 +276,17 @@ class RateBudget:
         self._window_end = end
         self._aligned = aligned
         self._issued = 0
-        self._server_remaining = None
+        self._lowest_remaining = None
+        self._carried = set()
 
-    def _issue(self, now: float) -> Ticket:
+    def _issue(self, now: float, *, due: float) -> Ticket:
+        # The next call is due one spacing after this one was due; at most
+        # `_CATCH_UP_SHARE` of the window is made up when calls fell behind or were scarce,
+        # and nothing at the start of a window (its first call is no burst).
+        catch_up = self.window_seconds * _CATCH_UP_SHARE if self._issued else 0.0
+        self._last_due = max(due, now - catch_up)
         self._seq += 1
         self._issued += 1
-        if self._server_remaining is not None:
-            self._server_remaining -= 1
-        self._last_issue = now
         self._in_flight.add(self._seq)
         return Ticket(self._seq)
 
@@ -278,9 +299,9 @@ class RateBudget:
             if reset <= end + _SAME_WINDOW_TOLERANCE:
                 return True
         # A window we did not know: Intercom's clock is the truth. Our calls that may count
-        # in it are this one, every later one, and earlier ones still in flight.
-        later = self._seq - ticket.seq
-        earlier = sum(1 for seq in self._in_flight if seq < ticket.seq)
+        # in it are this one and every one still in flight; those an answer later places in
+        # the window before are taken off again.
         self._start_window(reset, aligned=True)
-        self._issued = 1 + later + earlier
+        self._carried = set(self._in_flight)
+        self._issued = 1 + len(self._carried)
         return True
