@@ -101,11 +101,16 @@ async def run(rates: list[int], seconds: float) -> dict[str, Any]:
     return {"rates": results, "rss_mib": memory}
 
 
-def main() -> None:
+def command_line() -> argparse.ArgumentParser:
+    """The options of this benchmark (bench.report checks its plans against them)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="1000,2500", help="offered webhooks/s, comma-separated")
     parser.add_argument("--seconds", type=float, default=20.0, help="load time per rate")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = command_line().parse_args()
     figures = asyncio.run(run([int(r) for r in args.rates.split(",")], args.seconds))
     rows = [["offered/s", "achieved/s", "e2e p50 ms", "e2e p99 ms", "baseline: 200 p50 ms",
              "baseline: 200 p99 ms"]]  # fmt: skip

@@ -41,7 +41,8 @@ TARGET_SHARE = 0.60
 TARGET_P99_MS = 50.0
 
 
-def main() -> None:
+def command_line() -> argparse.ArgumentParser:
+    """The options of this benchmark (bench.report checks its plans against them)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20_000, help="per peak round")
     parser.add_argument("--concurrency", type=int, default=64)
@@ -49,8 +50,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers, both servers")
     parser.add_argument("--fixed-rate", type=int, default=2500, help="the second open-loop rate")
     parser.add_argument("--rate-seconds", type=float, default=10.0, help="per open-loop run")
-    args = parser.parse_args()
+    return parser
 
+
+def main() -> None:
+    args = command_line().parse_args()
     binary = build_loadgen()
     with broker() as bootstrap, tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work = Path(tmp)

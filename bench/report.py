@@ -32,7 +32,7 @@ FULL = {
 }
 QUICK = {
     "ingest": ["--requests", "5000", "--rounds", "1", "--rate-seconds", "4"],
-    "streams": ["--events", "20000", "--rss-ids", "100000"],
+    "streams": ["--notifications", "5000", "--rss-ids", "100000", "--latency-seconds", "4"],
     "e2e_latency": ["--rates", "300,1000", "--seconds", "5"],
     "sink_budget": ["--windows", "2"],
     "sink_speed": ["--events", "1000", "--rounds", "1"],

@@ -77,13 +77,18 @@ async def run(args: argparse.Namespace) -> None:
     print(f"sink log: {logs / 'sink.log'}")
 
 
-def main() -> None:
+def command_line() -> argparse.ArgumentParser:
+    """The options of this benchmark (bench.report checks its plans against them)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--windows", type=int, default=5, help="Full windows to measure.")
     parser.add_argument(
         "--latency", type=float, default=0.05, help="Seconds the sandbox adds to each call."
     )
-    uvloop.run(run(parser.parse_args()))
+    return parser
+
+
+def main() -> None:
+    uvloop.run(run(command_line().parse_args()))
 
 
 if __name__ == "__main__":

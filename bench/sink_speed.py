@@ -131,12 +131,17 @@ async def run(args: argparse.Namespace) -> None:
     print(f"written: {path}")
 
 
-def main() -> None:
+def command_line() -> argparse.ArgumentParser:
+    """The options of this benchmark (bench.report checks its plans against them)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
-    uvloop.run(run(parser.parse_args()))
+    return parser
+
+
+def main() -> None:
+    uvloop.run(run(command_line().parse_args()))
 
 
 if __name__ == "__main__":

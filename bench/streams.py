@@ -422,7 +422,8 @@ def report_comparison(worker_: dict[str, Any], base: dict[str, Any]) -> None:
     print(f"worker throughput = {share:.0%} of the baseline (target >= 50%)")
 
 
-def main() -> None:
+def command_line() -> argparse.ArgumentParser:
+    """The options of this benchmark (bench.report checks its plans against them)."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.streams", description=__doc__.split("\n\n")[0]
     )
@@ -444,7 +445,11 @@ def main() -> None:
         "--rss-only", action="store_true", help="only the RSS run (no throughput, no latency)"
     )
     parser.add_argument("--rss-timeout", type=float, default=1800.0)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = command_line().parse_args()
     results = run(args)
     report(results)
     print(f"\nsaved {harness.save('streams', results)}")
