@@ -69,18 +69,18 @@ class Processor:
     async def process(self, raw: RawRecord) -> Outcome:
         """Process one raw record. Raises only when producing fails in a way that must stop
         the worker (the transaction is then aborted and the record processed again)."""
-        self.metrics.processed.inc()
+        self.metrics.processed += 1
         here = position_key(raw.topic, raw.partition, raw.offset)
         try:
             notification = parse_notification(raw.value)
             key = id_key(notification.id) if notification.id is not None else here
             if self.dedup.is_duplicate(key):
-                self.metrics.duplicates.inc()
+                self.metrics.duplicates += 1
                 log.debug("notification.duplicate", notification_id=notification.id)
                 return Outcome.DUPLICATE
             destinations = self.routes.destinations(notification.topic)
             if not destinations:
-                self.metrics.dropped.inc()
+                self.metrics.dropped += 1
                 return Outcome.DROPPED
             for destination in destinations:
                 await self._ensure_topic(destination)
@@ -91,7 +91,7 @@ class Processor:
             return await self._dead_letter(raw, here, rejected)
         self.dedup.remember(key)
         for record in records:
-            self.metrics.routed.labels(record.topic).inc()
+            self.metrics.routed[record.topic] += 1
         self.metrics.receive_to_route.observe(max(0.0, time.time() - raw.received_at_ms / 1000))
         return Outcome.ROUTED
 
@@ -103,11 +103,11 @@ class Processor:
 
     async def _dead_letter(self, raw: RawRecord, here: bytes, rejected: RejectedRecord) -> Outcome:
         if self.dedup.is_duplicate(here):  # the same record again, after a crash
-            self.metrics.duplicates.inc()
+            self.metrics.duplicates += 1
             return Outcome.DUPLICATE
         self.sink.send(dead_letter(raw, self.dlq_topic, rejected.reason))
         self.dedup.remember(here)
-        self.metrics.dead_letters.labels(rejected.reason).inc()
+        self.metrics.dead_letters[rejected.reason] += 1
         log.warning(
             "notification.dead_lettered",
             reason=rejected.reason,
