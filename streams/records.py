@@ -13,7 +13,6 @@ from hookstream.contract import (
     HEADER_RECEIVED_AT,
     HEADER_TOPIC,
     Headers,
-    decode_headers,
     encode_headers,
 )
 from streams.notification import Notification
@@ -34,8 +33,10 @@ class RawRecord:
     @property
     def received_at_ms(self) -> int:
         """When the ingest received the notification (its header, else the record time)."""
-        header = decode_headers(self.headers).get(HEADER_RECEIVED_AT, "")
-        return int(header) if header.isdigit() else self.timestamp_ms
+        for name, value in reversed(self.headers):  # the last one wins, as in decode_headers
+            if name == HEADER_RECEIVED_AT:
+                return int(value) if value.isdigit() else self.timestamp_ms
+        return self.timestamp_ms
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,3 +61,15 @@ def test_dead_letter_keeps_key_value_and_headers_and_says_why_and_whence() -> No
         "hookstream-dlq-source-offset": "41",
     }
     assert [name for name, _ in letter.headers].count("hookstream-dlq-reason") == 1
+
+
+def test_received_at_is_the_last_received_at_header() -> None:
+    headers = [("hookstream-received-at", b"1700000000001"), ("x", b"y")]
+    headers.append(("hookstream-received-at", b"1700000000002"))
+    assert raw(headers=headers).received_at_ms == 1700000000002
+
+
+def test_received_at_falls_back_to_the_record_time_without_a_numeric_header() -> None:
+    assert raw(headers=[]).received_at_ms == 1700000000999
+    assert raw(headers=[("hookstream-received-at", b"soon")]).received_at_ms == 1700000000999
+    assert raw(headers=[("hookstream-received-at", "²".encode())]).received_at_ms == 1700000000999
