@@ -18,6 +18,7 @@ from hookstream.logs import get_logger
 from hookstream.settings import MiB, Settings
 from hookstream.topics import RECORD_OVERHEAD_BYTES, ensure_topics
 from streams import _transactions
+from streams._monitor import LeanMonitor
 from streams._outbox import Outbox
 from streams._recovery import TableManager
 from streams._table import EagerChangelogTable
@@ -77,6 +78,7 @@ class WorkerApp(faust.App):
             autodiscover=False,
             worker_redirect_stdouts=False,
             TableManager=TableManager,
+            Monitor=LeanMonitor,  # Faust's, without the per-event statistics
         )
         self.settings = settings
         self.metrics = WorkerMetrics()
