@@ -68,6 +68,10 @@ class Outbox:
             Pending(message.offset, topic, key, value, partition, headers, on_delivered)
         )
 
+    def __len__(self) -> int:
+        """Records of processed events whose offsets are not committed yet."""
+        return sum(len(pending) for pending in self._pending.values())
+
     def take(self, source: Any, before: int) -> list[Pending]:
         """Remove and return the records of `source`'s events at offsets below `before`."""
         pending = self._pending.get(source)

@@ -167,7 +167,12 @@ def _run(
     try:
         worker.execute_from_commandline()
     except SystemExit as stopped:
-        if stopped.code in (0, None) and not app.crashed:
+        uncommitted = len(app.outbox)
+        if stopped.code in (0, None) and not app.crashed and not uncommitted:
             state.mark_clean_stop()
             log.info("worker.stopped", clean=True)
+        elif uncommitted:
+            # Their table writes are in the local store but not in the changelog: the store
+            # cannot be trusted, or the events' retries would pass for duplicates.
+            log.warning("worker.stopped", clean=False, uncommitted_records=uncommitted)
         raise

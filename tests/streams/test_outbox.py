@@ -69,3 +69,16 @@ def test_a_record_outside_of_an_event_is_refused() -> None:
 
     with pytest.raises(RuntimeError, match="outside of an event"):
         contextvars.copy_context().run(add)
+
+
+def test_its_length_counts_the_records_not_committed_yet() -> None:
+    outbox = Outbox()
+    assert len(outbox) == 0
+    add_during(outbox, RAW_0, 5, "intercom.a")
+    add_during(outbox, RAW_0, 6, "intercom.b")
+    add_during(outbox, RAW_1, 3, "intercom.c")
+    assert len(outbox) == 3
+    outbox.take(RAW_0, before=6)
+    assert len(outbox) == 2
+    outbox.keep_only([RAW_0])
+    assert len(outbox) == 1
