@@ -2,11 +2,14 @@
 
     python -m bench.ingest [--requests N] [--concurrency C] [--rounds R] [--workers W]
 
-Starts a broker (or uses KAFKA_BOOTSTRAP_SERVERS), the ingest (`hookstream ingest`) and the
-baseline (the same uvicorn settings serving `bench.noop_app`), then drives both with the Go
-load generator (a separate process; every request a distinct, pre-signed notification):
-closed-loop peak rounds, alternating baseline and ingest, then open-loop runs of each at half
-the ingest's median peak and at 2,500/s (the rate at which Intercom delivers at priority).
+Starts a broker (or uses KAFKA_BOOTSTRAP_SERVERS), the ingest (`hookstream ingest`), the
+baseline (the same uvicorn settings serving `bench.noop_app:app`, a no-op route of a FastAPI
+app, as the ingest is one) and the same no-op as a bare ASGI app (`asgi_app`: uvicorn's own
+ceiling; the ingest's webhook endpoint is plain ASGI, so this is the stricter comparison).
+It drives them with the Go load generator (a separate process; every request a distinct,
+pre-signed notification): closed-loop peak rounds, alternating the servers, then open-loop
+runs of the ingest and the baseline at half the ingest's median peak and at 2,500/s (the
+rate at which Intercom delivers at priority).
 Prints medians; writes bench/results/ingest.json. A run that was cut short stops the
 benchmark instead of printing figures.
 """
@@ -58,7 +61,7 @@ def main() -> None:
     binary = build_loadgen()
     with broker() as bootstrap, tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work = Path(tmp)
-        ingest_port, noop_port = localkafka.free_port(), localkafka.free_port()
+        ingest_port, noop_port, asgi_port = (localkafka.free_port() for _ in range(3))
         env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -69,21 +72,21 @@ def main() -> None:
             "HOOKSTREAM_LOG_FORMAT": "json",
         }
         workers = ["--workers", str(args.workers)]
-        ingest_cmd = [sys.executable, "-m", "hookstream.cli", "ingest", "--port", str(ingest_port)]
-        noop_cmd = [sys.executable, "-m", "uvicorn", "bench.noop_app:app", "--port",
-                    str(noop_port), "--loop", "uvloop", "--http", "httptools",
-                    "--no-access-log", "--log-level", "warning"]  # fmt: skip
-        ingest_cmd += workers
-        noop_cmd += workers
+        ingest_cmd = [sys.executable, "-m", "hookstream.cli", "ingest", "--port", str(ingest_port),
+                      *workers]  # fmt: skip
         urls = {
             "ingest": f"http://127.0.0.1:{ingest_port}",
             "baseline": f"http://127.0.0.1:{noop_port}",
+            "asgi_noop": f"http://127.0.0.1:{asgi_port}",
         }
         with (
-            serve(noop_cmd, urls["baseline"] + "/healthz", env, work / "noop.log") as noop_pid,
+            serve(_uvicorn("bench.noop_app:app", noop_port, *workers),
+                  urls["baseline"] + "/healthz", env, work / "noop.log") as noop_pid,
+            serve(_uvicorn("bench.noop_app:asgi_app", asgi_port, "--lifespan", "off", *workers),
+                  urls["asgi_noop"] + "/healthz", env, work / "asgi-noop.log"),
             serve(ingest_cmd, urls["ingest"] + "/healthz", env, work / "ingest.log") as pid,
-        ):
-            peaks: dict[str, list[dict[str, Any]]] = {"baseline": [], "ingest": []}
+        ):  # fmt: skip
+            peaks: dict[str, list[dict[str, Any]]] = {name: [] for name in urls}
             for url in urls.values():  # warm-up: connections, topic metadata
                 loadgen(binary, url + "/webhooks/intercom", n=2000, secret=SECRET)
             for _round in range(args.rounds):
@@ -102,13 +105,13 @@ def main() -> None:
                 rate: {
                     name: loadgen(
                         binary,
-                        url + "/webhooks/intercom",
+                        urls[name] + "/webhooks/intercom",
                         rate=rate,
                         n=int(rate * args.rate_seconds),
                         concurrency=1024,
                         secret=SECRET,
                     )
-                    for name, url in urls.items()
+                    for name in ("ingest", "baseline")
                 }
                 for rate in (half_rate, args.fixed_rate)
             }
@@ -116,6 +119,20 @@ def main() -> None:
             memory = {"ingest": rss_mib(pid), "baseline": rss_mib(noop_pid)}
 
     _report(args, peaks, fixed, durable=durable, memory=memory)
+
+
+def _uvicorn(app: str, port: int, *options: str) -> list[str]:
+    """uvicorn serving `app` with the ingest's server settings."""
+    server = [
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    return [sys.executable, "-m", "uvicorn", app, "--port", str(port), *server, *options]
 
 
 def _durable_counts(url: str) -> dict[str, float]:
@@ -139,7 +156,7 @@ def _report(
 
     share = peak("ingest", "per_second") / peak("baseline", "per_second")
     rows = [
-        ["figure", "ingest", "baseline (no-op)", "ingest/baseline", "target"],
+        ["figure", "ingest", "baseline (no-op route)", "ingest/baseline", "target"],
         ["peak req/s (median)", f"{peak('ingest', 'per_second'):.0f}",
          f"{peak('baseline', 'per_second'):.0f}", f"{share:.0%}", f">= {TARGET_SHARE:.0%}"],
         ["peak p50 ms", f"{peak('ingest', 'p50_ms'):.1f}", f"{peak('baseline', 'p50_ms'):.1f}",
@@ -157,6 +174,11 @@ def _report(
             [f"p99 ms at {rate}/s", f"{ingest['p99_ms']:.1f}", f"{baseline['p99_ms']:.1f}", "",
              target],
         ]  # fmt: skip
+    bare = peak("asgi_noop", "per_second")
+    rows.append(
+        ["peak req/s, no-op as a bare ASGI app", f"{peak('ingest', 'per_second'):.0f}",
+         f"{bare:.0f}", f"{peak('ingest', 'per_second') / bare:.0%}", ""]
+    )  # fmt: skip
     rows.append(
         ["RSS MiB at the end", f"{memory['ingest']:.0f}", f"{memory['baseline']:.0f}", "", ""]
     )

@@ -1,6 +1,6 @@
 """The whole benchmark: every figure of hookstream beside the baseline measured in the same run.
 
-    python -m bench.report [--quick]
+    python -m bench.report [--quick] [--saved]
 
 Runs, one after another (each on a broker of its own unless KAFKA_BOOTSTRAP_SERVERS is set):
 bench.ingest, bench.streams, bench.e2e_latency, bench.sink_budget and bench.sink_speed. Each
@@ -55,6 +55,12 @@ def run_benchmarks(plan: dict[str, list[str]]) -> dict[str, dict[str, Any] | Non
     return figures
 
 
+def saved_results(plan: dict[str, list[str]]) -> dict[str, dict[str, Any] | None]:
+    """The figures each benchmark saved at the end of its last complete run, if any."""
+    paths = {name: RESULTS_DIR / f"{name}.json" for name in plan}
+    return {name: json.loads(p.read_text()) if p.exists() else None for name, p in paths.items()}
+
+
 def _pair(figures: dict[str, Any], first: str, second: str) -> str:
     return f"{figures[first]:.0f} / {figures[second]:.0f}"
 
@@ -65,6 +71,10 @@ def _ingest_rows(figures: dict[str, Any]) -> list[Row]:
     baseline = median([r["per_second"] for r in peaks["baseline"]])
     rows = [["ingest peak webhooks/s", f"{ingest:.0f}", f"{baseline:.0f} (no-op route)",
              f"{ingest / baseline:.0%}", ">= 60%"]]  # fmt: skip
+    if "asgi_noop" in peaks:
+        bare = median([r["per_second"] for r in peaks["asgi_noop"]])
+        rows.append(["ingest peak vs a bare ASGI no-op", f"{ingest:.0f}",
+                     f"{bare:.0f} (ASGI no-op)", f"{ingest / bare:.0%}", ""])  # fmt: skip
     for_peak = {
         name: {key: median([r[key] for r in runs]) for key in ("p50_ms", "p99_ms")}
         for name, runs in peaks.items()
@@ -163,8 +173,15 @@ def chart(figures: dict[str, dict[str, Any] | None], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small runs, to check the wiring")
+    parser.add_argument(
+        "--saved",
+        action="store_true",
+        help="run nothing: the table of what each benchmark saved in bench/results at the end "
+        "of its last complete run (for instance after re-running one of them alone)",
+    )
     args = parser.parse_args()
-    figures = run_benchmarks(QUICK if args.quick else FULL)
+    plan = QUICK if args.quick else FULL
+    figures = saved_results(plan) if args.saved else run_benchmarks(plan)
     rows = compile_rows(figures)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print_table(f"hookstream benchmark ({machine})", rows)

@@ -4,9 +4,12 @@ benchmark takes (a wrong flag only shows after the benchmarks before it have run
 from __future__ import annotations
 
 import importlib
+import json
+from pathlib import Path
 
 import pytest
 
+from bench import report
 from bench.report import FULL, QUICK
 
 
@@ -15,3 +18,24 @@ def test_every_plan_passes_its_benchmarks_options(plan: dict[str, list[str]]) ->
     for name, arguments in plan.items():
         benchmark = importlib.import_module(f"bench.{name}")
         benchmark.command_line().parse_args(arguments)  # exits (SystemExit) on a wrong flag
+
+
+def test_the_saved_table_shows_what_completed_and_marks_the_rest_cut_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report, "RESULTS_DIR", tmp_path)
+    run = {"per_second": 3000.0, "p50_ms": 2.0, "p99_ms": 9.0}
+    ingest = {
+        "peaks": {"ingest": [run], "baseline": [{**run, "per_second": 4000.0}]},
+        "fixed_rates": {"1500": {"ingest": run, "baseline": run}},
+    }
+    (tmp_path / "ingest.json").write_text(json.dumps(ingest))
+    rows = report.compile_rows(report.saved_results(FULL))
+    assert ["ingest peak webhooks/s", "3000", "4000 (no-op route)", "75%", ">= 60%"] in rows
+    cut_short = {row[0] for row in rows if row[1] == "cut short: not reported"}
+    assert cut_short == {
+        "streams",
+        "e2e_latency",
+        "sink budget used",
+        "sink events/s, sandbox unlimited",
+    }
