@@ -33,6 +33,11 @@ TOPICS = (
     "ticket.created",
 )
 RETRY_DELAY_SECONDS = 1.0  # Intercom waits about a minute; the suite scales time down
+# Requests in flight at most. Below the client's pool size, so that no request waits in the
+# pool: httpcore matches waiting requests to connections in O(waiting x connections) on every
+# request and answer, and a backlog there (after an ingest restart) took the generator's CPU
+# and never cleared at the full scale's rates.
+MAX_IN_FLIGHT = 48
 
 
 @dataclass
@@ -76,10 +81,14 @@ class Traffic:
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _rng: random.Random = field(default_factory=lambda: random.Random(7))  # noqa: S311
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
+    _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
 
     async def run(self) -> None:
         """Send until `stop()`; then wait for the retries still scheduled."""
-        async with httpx.AsyncClient(timeout=10) as client:
+        limits = httpx.Limits(
+            max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT
+        )
+        async with httpx.AsyncClient(timeout=10, limits=limits) as client:
             await asyncio.gather(self._webhooks(client), self._events(client))
             if self._pending:
                 await asyncio.gather(*self._pending)
@@ -113,6 +122,10 @@ class Traffic:
                 sent.append(notification)
             self._spawn(self._deliver(client, notification, retry=True))
 
+    async def _post(self, client: httpx.AsyncClient, path: str, **request: Any) -> httpx.Response:
+        async with self._slots:
+            return await client.post(f"{self.ingest_url}{path}", **request)
+
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
         self._pending.add(task)
@@ -123,8 +136,9 @@ class Traffic:
     ) -> None:
         body = encode(notification)
         try:
-            response = await client.post(
-                f"{self.ingest_url}/webhooks/intercom",
+            response = await self._post(
+                client,
+                "/webhooks/intercom",
                 content=body,
                 headers=webhook_headers(body, self.secret),
             )
@@ -162,9 +176,7 @@ class Traffic:
         kind = list(kinds)[(tick // 10) % len(kinds)]
         body, headers, expected = kinds[kind]
         try:
-            response = await client.post(
-                f"{self.ingest_url}/webhooks/intercom", content=body, headers=headers
-            )
+            response = await self._post(client, "/webhooks/intercom", content=body, headers=headers)
         except httpx.TransportError:
             return  # the ingest was down (being killed): nothing to judge
         self.ledger.bad_webhooks[kind] += 1
@@ -195,8 +207,9 @@ class Traffic:
         }
         for _attempt in range(30):  # a producer keeps retrying what was not accepted
             try:
-                response = await client.post(
-                    f"{self.ingest_url}/events",
+                response = await self._post(
+                    client,
+                    "/events",
                     json=event,
                     headers={"Authorization": f"Bearer {self.api_token}"},
                 )
@@ -216,8 +229,9 @@ class Traffic:
             {"event_name": "bad", "created_at": "yesterday", "user_id": "u", "email": "e"},
         ]
         try:
-            response = await client.post(
-                f"{self.ingest_url}/events",
+            response = await self._post(
+                client,
+                "/events",
                 json=events,
                 headers={"Authorization": f"Bearer {self.api_token}"},
             )
