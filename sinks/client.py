@@ -28,10 +28,13 @@ from sinks.errors import (
 from sinks.ratelimit import RateHeaders
 
 EVENTS_PATH = "/events"
-# Drop a connection idle this long: below the common server idle timeouts (uvicorn 5 s,
-# load balancers 60 s), so a reused connection is rarely one the server is closing. At full
-# rate a connection is never idle that long, so it costs no reconnects.
-KEEPALIVE_EXPIRY_SECONDS = 4.0
+# Drop a connection idle this long, so the pool stays as small as the calls in flight: httpcore
+# polls every pooled connection (and counts them in O(n^2)) on each request and answer, and a
+# pool grown to 32 by a burst cost so much CPU that whole windows fell short of the budget
+# (bench.sink_budget: medians 82-99% at 4 s, 99.0% in three runs at 0.5 s, 91-99% at 1 s).
+# At full rate a connection is reused within milliseconds, so it costs no reconnects; it is
+# far below the common server idle timeouts (uvicorn 5 s, load balancers 60 s).
+KEEPALIVE_EXPIRY_SECONDS = 0.5
 # Intercom's error bodies are small; keep at most this much of any answer for dead letters.
 MAX_ERROR_BODY_BYTES = 4096
 USER_AGENT = "hookstream-sink/0.1"
