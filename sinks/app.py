@@ -16,7 +16,8 @@ their new owner reads them again from the committed offset.
 
 The re-send window (what a crash, a SIGKILL or a rebalance can send to Intercom twice): the
 records in flight, at most `max_pending + batch size` = 2 x HOOKSTREAM_SINK_BATCH_SIZE, plus
-the records final but not yet committed, at most one batch or one second's worth. Intercom
+the records final but not yet committed, at most a commit interval (1 s) of sending (Faust
+checks the every-batch commit only when it fetches). Intercom
 deduplicates these by (contact, event name, created_at) and answers 202: a re-send costs a
 call of the budget, never a second event in Intercom.
 """
