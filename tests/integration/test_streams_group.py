@@ -46,7 +46,11 @@ async def test_two_workers_split_the_partitions_and_deliver_exactly_once_across_
         ]
         fresh = [raw_notification(f"notif_{n:04d}", item_id=f"c{n % 40}") for n in SECOND]
         await produce(kafka_bootstrap, config.raw_topic, retries + fresh)
-        routed = await read_topic(kafka_bootstrap, topic, expect=len(FIRST) + len(SECOND))
+        # The handover is a rebalance plus a recovery of the dedup table from its changelog:
+        # under a loaded CI machine that took longer than read_topic's default 30 s once.
+        routed = await read_topic(
+            kafka_bootstrap, topic, expect=len(FIRST) + len(SECOND), wait_seconds=90
+        )
         metrics = one.wait_for_metric(
             "hookstream_worker_notifications_processed_total", shares[0] + len(retries) + len(fresh)
         )
