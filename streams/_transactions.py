@@ -21,6 +21,8 @@ from faust.exceptions import ProducerSendError
 from faust.transport.consumer import TransactionManager
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
+from streams._consumer import Consumer
+
 
 class SourcePartitionTransactionManager(TransactionManager):
     """Commits each source partition's transaction with the outbox records of its events."""
@@ -130,7 +132,8 @@ class Producer(aiokafka_driver.Producer):
 
 
 class Transport(aiokafka_driver.Transport):
-    """The aiokafka transport with the fixes above."""
+    """The aiokafka transport with the fixes above and the worker's consumer."""
 
+    Consumer = Consumer
     Producer = Producer
     TransactionManager = SourcePartitionTransactionManager
