@@ -16,18 +16,18 @@ commit runs stay here for the next one, and the agent never waits.
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka.structs import RecordMetadata
 from faust import current_event
 
 from hookstream.contract import Headers
 
-Delivered = Callable[["asyncio.Future[Any]"], None]
-"""Called with the producer's delivery future of a record once it is produced."""
+Delivered = Callable[[RecordMetadata], None]
+"""Called with a record's metadata (its offset) once Kafka acknowledged it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,12 @@ event's offset produces them in its transaction.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
 import faust
+from aiokafka.structs import RecordMetadata
 from faust.stores.base import SerializedStore
 
 from streams._outbox import Outbox
@@ -68,11 +68,6 @@ class EagerChangelogTable(faust.Table[bytes, bytes]):
         )
         return future
 
-    def _changelog_delivered(self, future: Any, sent: asyncio.Future[Any]) -> None:
-        if sent.cancelled():
-            future.cancel()
-        elif (error := sent.exception()) is not None:
-            future.set_exception(error)  # the transaction fails too: the worker stops
-        else:
-            future.set_result(sent.result())
-            self._on_changelog_sent(future)  # Faust: remember the offset on commit
+    def _changelog_delivered(self, future: Any, metadata: RecordMetadata) -> None:
+        future.set_result(metadata)
+        self._on_changelog_sent(future)  # Faust: remember the offset on commit

@@ -22,6 +22,7 @@ from faust.transport.consumer import TransactionManager
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
 from streams._consumer import Consumer
+from streams._produce import produce_in_batches
 
 
 class SourcePartitionTransactionManager(TransactionManager):
@@ -54,7 +55,7 @@ class SourcePartitionTransactionManager(TransactionManager):
 
     async def _produce_outbox(self, source: Any, before: int) -> None:
         """Produce the outbox records of `source`'s events below offset `before` into the
-        transaction of `source` (not waiting for acks: the commit flushes them)."""
+        transaction of `source` (not waiting for acks: the commit waits for them)."""
         records = cast(Any, self.app).outbox.take(source, before)  # streams.app.WorkerApp's
         if not records:
             return
@@ -63,16 +64,7 @@ class SourcePartitionTransactionManager(TransactionManager):
         producer = cast(Producer, self.producer)._transaction_producers.get(transactional_id)
         if producer is None:
             raise ProducerSendError(f"no transactional producer for {transactional_id}")
-        for record in records:
-            sent = await producer.send(
-                record.topic,
-                record.value,
-                key=record.key,
-                partition=record.partition,
-                headers=record.headers,
-            )
-            if record.on_delivered is not None:
-                sent.add_done_callback(record.on_delivered)
+        await produce_in_batches(producer, records)
 
 
 class Producer(aiokafka_driver.Producer):
