@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import threading
 from typing import Any
@@ -20,6 +21,12 @@ from streams.routes import RouteTable, load_routes
 from streams.state import LocalState
 
 log = get_logger(__name__)
+
+# Faust makes a dozen short-lived objects per record, so with CPython's default threshold
+# (700) the collector ran every few dozen records; collecting young objects every 100,000
+# allocations instead raised the worker's throughput by about a tenth (docs/streams.md).
+# These objects die young, so memory does not grow for it (the RSS run checks that).
+_GC_YOUNG_THRESHOLD = 100_000
 
 
 class BoundedWorker(faust.Worker):
@@ -124,6 +131,13 @@ def _print_routes(routes: RouteTable, topics: tuple[str, ...]) -> None:
         click.echo(f"{topic}: {destinations}")
 
 
+def _tune_garbage_collector() -> None:
+    """Collect young objects less often, and never scan what start-up made again."""
+    gc.freeze()  # modules, settings, the app: kept for the life of the process
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, older, oldest)
+
+
 def _run(
     settings: Settings,
     routes: RouteTable,
@@ -164,6 +178,7 @@ def _run(
         loglevel=settings.log_level,
     )
     worker.spinner = None  # a terminal spinner has no place in a service's output
+    _tune_garbage_collector()
     try:
         worker.execute_from_commandline()
     except SystemExit as stopped:
