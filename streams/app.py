@@ -226,8 +226,8 @@ def build_app(
     )
 
     async def route(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
+        async for _ in stream:  # not `stream.events()`: one generator less per event
+            message = stream.current_event.message
             raw = RawRecord(
                 topic=message.topic,
                 partition=message.partition,

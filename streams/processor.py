@@ -70,10 +70,12 @@ class Processor:
         """Process one raw record. Raises only when producing fails in a way that must stop
         the worker (the transaction is then aborted and the record processed again)."""
         self.metrics.processed += 1
-        here = position_key(raw.topic, raw.partition, raw.offset)
         try:
             notification = parse_notification(raw.value)
-            key = id_key(notification.id) if notification.id is not None else here
+            if notification.id is not None:
+                key = id_key(notification.id)
+            else:
+                key = position_key(raw.topic, raw.partition, raw.offset)
             if self.dedup.is_duplicate(key):
                 self.metrics.duplicates += 1
                 log.debug("notification.duplicate", notification_id=notification.id)
@@ -88,7 +90,7 @@ class Processor:
             for record in records:
                 self.sink.send(record)
         except RejectedRecord as rejected:
-            return await self._dead_letter(raw, here, rejected)
+            return await self._dead_letter(raw, rejected)
         self.dedup.remember(key)
         for record in records:
             self.metrics.routed[record.topic] += 1
@@ -101,7 +103,8 @@ class Processor:
         except TopicAdminError as exc:
             raise RouteFailed(str(exc)) from exc
 
-    async def _dead_letter(self, raw: RawRecord, here: bytes, rejected: RejectedRecord) -> Outcome:
+    async def _dead_letter(self, raw: RawRecord, rejected: RejectedRecord) -> Outcome:
+        here = position_key(raw.topic, raw.partition, raw.offset)
         if self.dedup.is_duplicate(here):  # the same record again, after a crash
             self.metrics.duplicates += 1
             return Outcome.DUPLICATE
