@@ -1,31 +1,109 @@
-"""Faust's Kafka consumer, with a cheaper hand-over of each fetched record to the agent.
+"""Faust's Kafka consumer, handing the worker's agent whole fetched batches.
 
-Faust's drain loop hands every record to the conductor inside
-`wait_first(callback(message), suspend_flow.wait())`: two tasks and an `asyncio.wait` per
-record, so that a rebalance can abandon a hand-over that waits for flow control or for room
-in an agent's buffer. That was a fifth of the worker's time. When nothing in the hand-over
-can wait (flow active and not suspended, no resubscription holding the conductor's lock,
-room in every buffer the partition feeds), it finishes without suspending, and this loop
-awaits it directly; otherwise it does what Faust does. The rest is Faust's loop.
+Faust hands records to agents one by one: per record a `ConsumerMessage`, a trip through
+the conductor into the agent's buffer, an `Event`, a turn of the stream iterator and an
+ack, and in the drain loop two tasks and an `asyncio.wait` so that a rebalance can abandon
+a hand-over. For the raw topic that machinery was most of the worker's time. So for the
+topics an app names in `batched_topics`, this consumer delivers each partition's fetched
+records as one `RecordBatch` message: the agent gets one event per batch and processes its
+records in order.
+
+Faust's offset bookkeeping holds because a batch is acked as its last offset, and the
+offsets before it in the batch are noted as a gap, which Faust's commit counts as done once
+a later offset is acked (as it does for the offsets of transaction markers). The outbox
+tags a batch's records with that last offset, so a commit takes a batch whole or not at
+all. Other topics (the table changelogs read during recovery) go record by record, as in
+Faust.
+
+The hand-over itself is awaited directly when nothing in it can wait (flow active and not
+suspended, no resubscription holding the conductor's lock, room in every buffer the
+partition feeds); otherwise it is Faust's `wait_first`, so a rebalance can abandon it.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TP
+from faust.types.tuples import ConsumerMessage
 
 _YIELD_EVERY = 100
-"""Records handed over between two yields to the event loop (Faust's figure)."""
+"""Messages handed over between two yields to the event loop (Faust's figure)."""
+
+
+class RecordBatch(ConsumerMessage):
+    """The records of one partition from one fetch, as one message: its value is the
+    aiokafka `ConsumerRecord`s, its offset the last one's."""
+
+    __slots__ = ("first_offset",)
+
+    def __init__(self, tp: TP, records: Sequence[Any], generation_id: int) -> None:
+        last = records[-1]
+        super().__init__(
+            tp.topic,
+            tp.partition,
+            last.offset,
+            last.timestamp / 1000.0,
+            last.timestamp_type,
+            None,
+            None,
+            records,  # type: ignore[arg-type] # the value of this message kind
+            None,
+            0,
+            0,
+            tp,
+            generation_id=generation_id,
+        )
+        self.first_offset: int = records[0].offset
+
+    def drop_before(self, offset: int) -> None:
+        """Forget the records before `offset` (read before a seek back to it)."""
+        records: Sequence[Any] = self.value  # type: ignore[assignment]
+        kept = [record for record in records if record.offset >= offset]
+        self.value = kept  # type: ignore[assignment]
+        if kept:
+            self.first_offset = kept[0].offset
 
 
 class Consumer(aiokafka_driver.Consumer):
-    """The aiokafka consumer of Faust with a drain loop that awaits what cannot wait."""
+    """The aiokafka consumer of Faust, with batches for the app's `batched_topics`."""
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # noqa: ASYNC109 - Faust's
+        """Faust's `getmany`, with one `RecordBatch` per partition of a batched topic."""
+        records, active_partitions = await self._wait_next_records(timeout)
+        generation_id = self.app.consumer_generation_id
+        if records is None or self.should_stop:
+            return
+        if not self.flow_active:
+            self.log.dev("getmany called while flow not active. Seek back to committed offsets.")
+            try:
+                await self.perform_seek()
+            except Exception as exc:
+                self.log.warning(f"exception performing seek when flow not active {exc}")
+            return
+        batched: frozenset[str] = getattr(self.app, "batched_topics", frozenset())
+        for tp, tp_records in records.items():
+            if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                break
+            if not (
+                active_partitions is None
+                or tp in active_partitions
+                or tp in self._buffered_partitions
+            ):
+                continue
+            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+            if tp.topic in batched:
+                yield tp, RecordBatch(tp, tp_records, generation_id)
+            else:
+                for record in tp_records:
+                    yield tp, self._to_message(tp, record)
 
     def _can_hand_over_now(self, tp: Any) -> bool:
-        """Whether handing a record of `tp` to its agents will finish without waiting."""
+        """Whether handing a message of `tp` to its agents will finish without waiting."""
         conductor: Any = self.app.topics
         if conductor._tp_to_callback_lock.locked():
             return False
@@ -47,11 +125,11 @@ class Consumer(aiokafka_driver.Consumer):
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 self.diag.set_flag(CONSUMER_FETCHING)
-                records = self.getmany(timeout=1.0)
+                messages = self.getmany(timeout=1.0)
                 await self.sleep(0)
                 if self.should_stop:
                     continue
-                async for tp, message in records:
+                async for tp, message in messages:
                     since_yield += 1
                     if since_yield > _YIELD_EVERY:
                         await asyncio.sleep(0)
@@ -75,18 +153,21 @@ class Consumer(aiokafka_driver.Consumer):
             self.diag.unset_flag(CONSUMER_FETCHING)
 
     async def _hand_over(self, tp: Any, message: Any) -> None:
-        """Faust's handling of one fetched record: note a gap in the offsets, commit when
-        `commit_every` records were acked, hand the record to the agents."""
-        offset = message.offset
+        """Faust's handling of one fetched message: note a gap in the offsets, commit when
+        `commit_every` messages were acked, hand the message to the agents."""
         read_offset = self._read_offset[tp]
-        if read_offset is not None and offset < read_offset:
-            return  # read before a seek back: Faust drops it too
-        if (
-            read_offset
-            and offset - read_offset > 1
-            and self.app.topics.acks_enabled_for(message.topic)
-        ):
-            await self._add_gap(tp, read_offset + 1, offset)
+        first = message.first_offset if isinstance(message, RecordBatch) else message.offset
+        if read_offset is not None and first < read_offset:  # read before a seek back
+            if message.offset < read_offset or not isinstance(message, RecordBatch):
+                return  # Faust drops it too
+            message.drop_before(read_offset)
+            first = message.first_offset
+        if self.app.topics.acks_enabled_for(message.topic):
+            # the offsets skipped since the last message (transaction markers), and for a
+            # batch those of its records before the last: done once a later offset is acked
+            gap_from = read_offset + 1 if read_offset and first - read_offset > 1 else first
+            if gap_from < message.offset:
+                await self._add_gap(tp, gap_from, message.offset - 1)
         if self._commit_every is not None and self._n_acked >= self._commit_every:
             self._n_acked = 0
             await self.commit()
@@ -94,4 +175,4 @@ class Consumer(aiokafka_driver.Consumer):
             await self.callback(message)
         else:
             await self.wait_first(self.callback(message), self.suspend_flow.wait())
-        self._read_offset[tp] = offset
+        self._read_offset[tp] = message.offset

@@ -6,6 +6,7 @@ dead-letter topics exist (the dedup table must have as many partitions as the ra
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -43,9 +44,26 @@ _ROCKSDB_OPTIONS = {
     "target_file_size_base": 16 * 1024 * 1024,
 }
 _MAX_LINGER_SECONDS = 1.0
+# A raw batch is a partition's share of one fetch (up to Faust's 1 MiB per partition): the
+# agent's buffer holds a few, not Faust's 4,096 messages.
+_RAW_BATCHES_BUFFERED = 16
+_YIELD_EVERY_RECORDS = 100
 _PRODUCER_BATCH_BYTES = 256 * 1024
 
 log = get_logger(__name__)
+
+
+class RecordBatchSchema(faust.Schema):  # type: ignore[type-arg] # generic in stubs only
+    """The raw topic's messages as the worker's consumer delivers them: a partition's
+    fetched records (`streams._consumer.RecordBatch`), passed to the agent as they are."""
+
+    def loads_key(self, app: Any, message: Any, **_: Any) -> Any:
+        """No key: the records carry theirs."""
+        return None
+
+    def loads_value(self, app: Any, message: Any, **_: Any) -> Any:
+        """The batch's aiokafka `ConsumerRecord`s."""
+        return message.value
 
 
 class WorkerApp(faust.App):
@@ -86,6 +104,8 @@ class WorkerApp(faust.App):
         # Every record of an event waits here for the commit of the event's offset (see
         # `streams._outbox` and `streams._transactions`).
         self.outbox = Outbox()
+        # Topics whose fetched records reach the agent a partition's batch at a time.
+        self.batched_topics: frozenset[str] = frozenset()
         self.ready = False
 
     def _new_transport(self) -> Any:
@@ -189,13 +209,11 @@ def build_app(
     )
     raw_topic = app.topic(
         settings.raw_topic,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
+        schema=RecordBatchSchema(),
         partitions=partitions,
-        allow_empty=True,  # an empty value is dead-lettered, not skipped
+        maxsize=_RAW_BATCHES_BUFFERED,
     )
+    app.batched_topics = frozenset({settings.raw_topic})
     ttl = settings.dedup_ttl_seconds
     table = EagerChangelogTable(
         app,
@@ -226,18 +244,20 @@ def build_app(
     )
 
     async def route(stream: Any) -> None:
-        async for _ in stream:  # not `stream.events()`: one generator less per event
-            message = stream.current_event.message
-            raw = RawRecord(
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=message.key,
-                value=message.value,
-                headers=list(message.headers or ()),
-                timestamp_ms=int(message.timestamp * 1000),
-            )
-            await processor.process(raw)
+        async for batch in stream:  # a partition's fetched records (`streams._consumer`)
+            for n, record in enumerate(batch, start=1):
+                raw = RawRecord(
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    key=record.key,
+                    value=record.value,
+                    headers=list(record.headers),
+                    timestamp_ms=record.timestamp,
+                )
+                await processor.process(raw)
+                if n % _YIELD_EVERY_RECORDS == 0:
+                    await asyncio.sleep(0)  # let the commit, the producers and /metrics in
 
     app.agent(raw_topic, name="hookstream.route")(route)
     app.metrics.read_lag_with(lambda: _lag(app, settings.raw_topic))
