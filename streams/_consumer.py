@@ -86,9 +86,13 @@ class Consumer(aiokafka_driver.Consumer):
                 self.log.warning(f"exception performing seek when flow not active {exc}")
             return
         batched: frozenset[str] = getattr(self.app, "batched_topics", frozenset())
+
+        def flowing() -> bool:  # Faust stops handing over on a rebalance
+            return self.flow_active and self.app.consumer_generation_id == generation_id
+
         for tp, tp_records in records.items():
-            if not self.flow_active or self.app.consumer_generation_id != generation_id:
-                break
+            if not flowing():
+                return
             if not (
                 active_partitions is None
                 or tp in active_partitions
@@ -98,9 +102,11 @@ class Consumer(aiokafka_driver.Consumer):
             self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
             if tp.topic in batched:
                 yield tp, RecordBatch(tp, tp_records, generation_id)
-            else:
-                for record in tp_records:
-                    yield tp, self._to_message(tp, record)
+                continue
+            for record in tp_records:
+                if not flowing():
+                    return
+                yield tp, self._to_message(tp, record)
 
     def _can_hand_over_now(self, tp: Any) -> bool:
         """Whether handing a message of `tp` to its agents will finish without waiting."""
