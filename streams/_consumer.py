@@ -3,10 +3,10 @@
 Faust hands records to agents one by one: per record a `ConsumerMessage`, a trip through
 the conductor into the agent's buffer, an `Event`, a turn of the stream iterator and an
 ack, and in the drain loop two tasks and an `asyncio.wait` so that a rebalance can abandon
-a hand-over. For the raw topic that machinery was most of the worker's time. So for the
-topics an app names in `batched_topics`, this consumer delivers each partition's fetched
-records as one `RecordBatch` message: the agent gets one event per batch and processes its
-records in order.
+a hand-over. For the raw topic that machinery was about half of the worker's time. So for
+the topics an app names in `batched_topics`, this consumer delivers each partition's
+fetched records as one `RecordBatch` message: the agent gets one event per batch and
+processes its records in order.
 
 Faust's offset bookkeeping holds because a batch is acked as its last offset, and the
 offsets before it in the batch are noted as a gap, which Faust's commit counts as done once
