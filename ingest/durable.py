@@ -172,9 +172,9 @@ class DurableWriter:
         handing_over.result().add_done_callback(partial(self._delivered, outcome))
 
     def _delivered(self, outcome: asyncio.Future[bool], delivery: asyncio.Future[object]) -> None:
+        self._note_ack(delivery)
         error = None if delivery.cancelled() else delivery.exception()
         if error is None and not delivery.cancelled():
-            self._last_ack = asyncio.get_running_loop().time()
             if outcome.done():  # given up on, and spooled: now it is in Kafka twice
                 metrics.LATE_ACKS.inc()
             else:
