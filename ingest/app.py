@@ -52,10 +52,11 @@ class IngestApp(FastAPI):
             await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
-        if self.openapi_schema is None:
+        if self.openapi_schema is None:  # FastAPI's schema, built once and cached
             schema = super().openapi()
             schema["paths"].setdefault(WEBHOOK_PATH, {})["post"] = OPERATION
-        return super().openapi()
+            return schema
+        return self.openapi_schema
 
 
 def create_app(settings: Settings) -> IngestApp:
