@@ -56,7 +56,8 @@ async def test_broker_down_webhooks_are_spooled_fast_then_all_reach_kafka(
             response = await client.post(URL, content=body, headers=signed_headers(body))
             assert response.status_code == 200
         localkafka.stop(data_dir)
-        latencies, via = [], Counter()
+        latencies: list[float] = []
+        via: Counter[str] = Counter()
         for body in during:
             started = time.perf_counter()
             response = await client.post(URL, content=body, headers=signed_headers(body))
