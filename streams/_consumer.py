@@ -162,12 +162,14 @@ class Consumer(aiokafka_driver.Consumer):
         """Faust's handling of one fetched message: note a gap in the offsets, commit when
         `commit_every` messages were acked, hand the message to the agents."""
         read_offset = self._read_offset[tp]
-        first = message.first_offset if isinstance(message, RecordBatch) else message.offset
-        if read_offset is not None and first < read_offset:  # read before a seek back
-            if message.offset < read_offset or not isinstance(message, RecordBatch):
-                return  # Faust drops it too
-            message.drop_before(read_offset)
+        if read_offset is not None and message.offset < read_offset:
+            return  # read before a seek back: Faust drops it too
+        if isinstance(message, RecordBatch):
+            if read_offset is not None and message.first_offset < read_offset:
+                message.drop_before(read_offset)  # the part read before a seek back
             first = message.first_offset
+        else:
+            first = message.offset
         if self.app.topics.acks_enabled_for(message.topic):
             # the offsets skipped since the last message (transaction markers), and for a
             # batch those of its records before the last: done once a later offset is acked
