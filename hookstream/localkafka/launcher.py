@@ -164,6 +164,20 @@ def kill(data_dir: Path = DEFAULT_DATA_DIR) -> None:
 
 
 @contextlib.contextmanager
+def paused(data_dir: Path = DEFAULT_DATA_DIR) -> Iterator[None]:
+    """Freeze the broker (SIGSTOP) for a `with` block, then resume it (fault injection: a
+    hung broker or a network partition, where requests time out instead of being refused)."""
+    pid = _read_pid(data_dir)
+    if pid is None or not _alive(pid):
+        raise LocalKafkaError(f"no broker is running from {data_dir}")
+    os.killpg(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(pid, signal.SIGCONT)
+
+
+@contextlib.contextmanager
 def running_broker(port: int, data_dir: Path, cache_dir: Path = DEFAULT_CACHE_DIR) -> Iterator[str]:
     """A broker for the duration of a `with` block (tests, benchmarks)."""
     bootstrap = start(port=port, data_dir=data_dir, cache_dir=cache_dir)

@@ -4,9 +4,13 @@ out exactly once (read_committed), none lost, none doubled."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -113,26 +117,80 @@ async def test_sigterm_stops_cleanly_and_the_restarted_worker_keeps_its_local_st
     assert not [e for e in events if e.get("event") == "state.discarded"]
 
 
-async def test_sigterm_while_kafka_is_gone_exits_within_the_shutdown_timeout(
-    private_broker: tuple[str, Path], tmp_path: Path
-) -> None:
-    bootstrap, broker_dir = private_broker
+@dataclass(frozen=True)
+class StopOutcome:
+    """How a worker's SIGTERM stop ended."""
+
+    code: int
+    seconds: float
+    timed_out: list[float]  # the `worker.stop_timed_out` events' timeouts
+    stopped_clean: list[bool]  # the `worker.stopped` events' `clean`
+    marked_clean: bool  # the clean-stop marker is on disk
+
+
+@contextlib.contextmanager
+def _broker_stopped(broker_dir: Path) -> Iterator[None]:
+    localkafka.stop(broker_dir)
+    yield
+
+
+async def _sigterm_once_kafka_is_unavailable(
+    bootstrap: str, tmp_path: Path, unavailable: AbstractContextManager[None]
+) -> StopOutcome:
+    """Route one notification, make Kafka unavailable, then SIGTERM the worker."""
     config = WorkerConfig(bootstrap=bootstrap, data_root=tmp_path, partitions=1)
     worker = WorkerProcess(config, args=("--shutdown-timeout", "3"))
     try:
         worker.start()
         await asyncio.to_thread(worker.wait_ready)
-        await produce(bootstrap, config.raw_topic, [raw_notification("notif_gone")])
+        await produce(bootstrap, config.raw_topic, [raw_notification("notif_unavailable")])
         await read_topic(bootstrap, config.routed("conversation.user.created"), expect=1)
-        await asyncio.to_thread(localkafka.stop, broker_dir)
-        started = time.monotonic()
-        code = await asyncio.to_thread(worker.terminate, 60)
-        elapsed = time.monotonic() - started
+        with unavailable:
+            started = time.monotonic()
+            code = await asyncio.to_thread(worker.terminate, 60)
+            seconds = time.monotonic() - started
         events = worker.log_events()
     finally:
         worker.stop()
-    assert code != 0
-    assert elapsed < 3 + 10
-    assert [e["seconds"] for e in events if e.get("event") == "worker.stop_timed_out"] == [3.0]
-    assert not [e for e in events if e.get("event") == "worker.stopped"]
-    assert not (worker.data_dir / CLEAN_STOP_MARKER).exists()  # its state will be rebuilt
+    return StopOutcome(
+        code=code,
+        seconds=seconds,
+        timed_out=[e["seconds"] for e in events if e.get("event") == "worker.stop_timed_out"],
+        stopped_clean=[e["clean"] for e in events if e.get("event") == "worker.stopped"],
+        marked_clean=(worker.data_dir / CLEAN_STOP_MARKER).exists(),
+    )
+
+
+async def test_sigterm_while_kafka_hangs_exits_at_the_shutdown_timeout(
+    private_broker: tuple[str, Path], tmp_path: Path
+) -> None:
+    """A frozen broker (a network partition) answers nothing, so the stop cannot finish:
+    the worker gives up at its timeout, leaving its local state to be rebuilt."""
+    bootstrap, broker_dir = private_broker
+    outcome = await _sigterm_once_kafka_is_unavailable(
+        bootstrap, tmp_path, localkafka.paused(broker_dir)
+    )
+    assert 3 <= outcome.seconds < 3 + 10
+    assert (outcome.code, outcome.timed_out, outcome.stopped_clean) == (1, [3.0], [])
+    assert not outcome.marked_clean
+
+
+async def test_sigterm_while_kafka_is_down_exits_within_the_shutdown_timeout(
+    private_broker: tuple[str, Path], tmp_path: Path
+) -> None:
+    """With the broker stopped, connections are refused: the stop either finishes (nothing
+    was left to commit, so the state is marked clean) or gives up at the timeout (not marked)."""
+    bootstrap, broker_dir = private_broker
+    outcome = await _sigterm_once_kafka_is_unavailable(
+        bootstrap, tmp_path, _broker_stopped(broker_dir)
+    )
+    assert outcome.seconds < 3 + 10
+    if outcome.code == 0:
+        assert (outcome.timed_out, outcome.stopped_clean, outcome.marked_clean) == (
+            [],
+            [True],
+            True,
+        )
+    else:
+        assert (outcome.code, outcome.timed_out, outcome.stopped_clean) == (1, [3.0], [])
+        assert not outcome.marked_clean
