@@ -172,6 +172,7 @@ def create_app(settings: Settings) -> IngestApp:
             "kafka": "up" if writer.kafka_up else "down",
             "spool_depth": spool.depth,
             "spool_has_room": has_room,
+            "quarantined": spool.quarantined,
         }
         return json_response(body, 200 if ready else 503)
 

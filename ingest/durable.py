@@ -11,6 +11,11 @@ whose produce timed out but later succeeded after all lands twice (the streams w
 the double; `hookstream_ingest_late_acks_total` counts them). The drain sends one batch at a
 time and waits for every answer before it sends again, so a long outage does not pile copies
 into the producer.
+
+A record Kafka refuses for good (too large for the topic's `max.message.bytes`) does not
+mark Kafka down: it is spooled, and the drain, finding it refused again when sent on its own,
+quarantines it in the spool's file (`Spool.quarantine`) and goes on with the records behind
+it. Quarantined records are counted and logged, and retried when the ingest next starts.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from types import TracebackType
 from typing import Literal, Self
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 
 from hookstream.contract import Headers
 from hookstream.logs import get_logger
@@ -37,6 +42,8 @@ Via = Literal["kafka", "spool"]
 _STALL_GRACE_SECONDS = 0.02
 _DURABLE_IN_KAFKA = metrics.DURABLE.labels("kafka")
 _DURABLE_IN_SPOOL = metrics.DURABLE.labels("spool")
+# What Kafka answers about a record (or the batch it was in) rather than about Kafka.
+_REFUSED_RECORD = (MessageSizeTooLargeError, RecordListTooLargeError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +152,9 @@ class DurableWriter:
         self._waiting[outcome] = started
         try:
             acknowledged = await outcome
+        except _REFUSED_RECORD as exc:  # the drain finds out which record it was
+            log.warning("record_refused_spooling", topic=record.topic, reason=repr(exc))
+            return False
         except KafkaError as exc:
             self._mark_down(exc)
             return False
@@ -287,28 +297,30 @@ class DurableWriter:
             await asyncio.sleep(self._config.retry_interval)
 
     async def _drain_once(self) -> bool:
-        """Send the oldest batch, wait for every answer, delete what Kafka acknowledged.
-        True when the whole batch made it."""
+        """Send the oldest batch, wait for every answer, delete what Kafka acknowledged and
+        sort out what it refused. True when the whole batch is dealt with."""
         producer = self._producer
         assert producer is not None  # noqa: S101 - checked by the caller
         batch = await self._spool.peek(self._config.drain_batch)
         sent: list[tuple[SpooledRecord, asyncio.Future[object]]] = []
-        try:
-            for record in batch:
-                future = await producer.send(
-                    record.topic, record.value, key=record.key, headers=record.headers
-                )
-                future.add_done_callback(self._note_ack)
-                sent.append((record, future))
-        except KafkaError as exc:
-            self._mark_down(exc)
+        for record in batch:
+            try:
+                future = await self._send(producer, record)
+            except _REFUSED_RECORD as exc:  # refused before it left: this record for sure
+                future = asyncio.get_running_loop().create_future()
+                future.set_exception(exc)
+            except KafkaError as exc:
+                self._mark_down(exc)
+                break
+            sent.append((record, future))
         results = await asyncio.gather(*(future for _r, future in sent), return_exceptions=True)
         acked = [record for (record, _f), result in zip(sent, results, strict=True)
                  if not isinstance(result, BaseException)]  # fmt: skip
-        await self._spool.delete(acked)
-        metrics.DRAINED.inc(len(acked))
-        self.refresh_gauges()
-        if len(acked) < len(batch):
+        refused = [record for (record, _f), result in zip(sent, results, strict=True)
+                   if isinstance(result, _REFUSED_RECORD)]  # fmt: skip
+        await self._delete(acked)
+        dealt_with = len(acked) + (await self._one_by_one(producer, refused) if refused else 0)
+        if dealt_with < len(batch):
             errors = [r for r in results if isinstance(r, BaseException)]
             self._mark_down(errors[0] if errors else RuntimeError("send failed"))
             return False
@@ -316,11 +328,52 @@ class DurableWriter:
         log.info("spool_drained", records=len(acked), left=self._spool.depth)
         return True
 
+    async def _one_by_one(self, producer: AIOKafkaProducer, records: list[SpooledRecord]) -> int:
+        """Send refused records alone: one refused again is quarantined; one accepted was
+        only in a batch too large as a whole. Returns how many were dealt with, stopping at
+        the first error that is not a refusal."""
+        for done, record in enumerate(records):
+            try:
+                await (await self._send(producer, record))
+            except _REFUSED_RECORD as exc:
+                await self._spool.quarantine(record, reason=repr(exc))
+                metrics.QUARANTINED.inc()
+                self.refresh_gauges()
+                log.error(
+                    "record_quarantined",
+                    topic=record.topic,
+                    key=record.key.decode(errors="replace"),
+                    bytes=record.size,
+                    reason=repr(exc),
+                    quarantined=self._spool.quarantined,
+                )
+            except KafkaError as exc:
+                self._mark_down(exc)
+                return done
+            else:
+                await self._delete([record])
+        return len(records)
+
+    async def _send(
+        self, producer: AIOKafkaProducer, record: SpooledRecord
+    ) -> asyncio.Future[object]:
+        future: asyncio.Future[object] = await producer.send(
+            record.topic, record.value, key=record.key, headers=record.headers
+        )
+        future.add_done_callback(self._note_ack)
+        return future
+
+    async def _delete(self, records: list[SpooledRecord]) -> None:
+        await self._spool.delete(records)
+        metrics.DRAINED.inc(len(records))
+        self.refresh_gauges()
+
     def refresh_gauges(self) -> None:
-        """Set the spool's gauges (depth, bytes, age of the oldest record) to now."""
+        """Set the spool's gauges (depth, bytes, oldest record's age, quarantine) to now."""
         metrics.SPOOL_DEPTH.set(self._spool.depth)
         metrics.SPOOL_BYTES.set(self._spool.size_bytes)
         metrics.SPOOL_OLDEST_AGE.set(self._spool.oldest_age())
+        metrics.QUARANTINE_DEPTH.set(self._spool.quarantined)
 
 
 async def write_durably(writer: DurableWriter, record: OutgoingRecord) -> Via:

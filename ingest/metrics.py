@@ -34,4 +34,12 @@ SPOOL_BYTES = Gauge("hookstream_ingest_spool_bytes", "Key and value bytes waitin
 SPOOL_OLDEST_AGE = Gauge(
     "hookstream_ingest_spool_oldest_age_seconds", "Age of the oldest record in the spool."
 )
+QUARANTINED = Counter(
+    "hookstream_ingest_quarantined_total",
+    "Spooled records Kafka refused for good (too large for the topic), set aside so the "
+    "records behind them drain; retried when the ingest next starts.",
+)
+QUARANTINE_DEPTH = Gauge(
+    "hookstream_ingest_quarantine_depth", "Records set aside in the spool's quarantine."
+)
 KAFKA_UP = Gauge("hookstream_ingest_kafka_up", "1 while Kafka acknowledges produces, else 0.")

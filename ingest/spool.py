@@ -5,6 +5,10 @@ process or the machine. Appends from concurrent requests are grouped into one tr
 (one fsync for the group), so the spool keeps up with a burst. Records come out in the order
 they went in and are deleted only after Kafka acknowledged them.
 
+A record Kafka refuses for good (too large for the topic) moves to the file's quarantine
+table, so it does not block the records behind it; opening the spool puts quarantined records
+back in their place, so a restart after the topic is fixed retries them.
+
 One spool file belongs to one process at a time: `Spool.open` takes the first free slot
 (`<stem>.<n>.sqlite3`, held with an exclusive `flock`), so several ingest processes on one
 volume each get their own, and a restarted process picks up a dead one's backlog.
@@ -40,6 +44,18 @@ CREATE TABLE IF NOT EXISTS spool (
     value BLOB NOT NULL,
     headers BLOB NOT NULL,
     spooled_at REAL NOT NULL
+)
+"""
+_QUARANTINE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS quarantine (
+    seq INTEGER PRIMARY KEY,
+    topic TEXT NOT NULL,
+    key BLOB NOT NULL,
+    value BLOB NOT NULL,
+    headers BLOB NOT NULL,
+    spooled_at REAL NOT NULL,
+    reason TEXT NOT NULL,
+    quarantined_at REAL NOT NULL
 )
 """
 
@@ -81,6 +97,8 @@ class Spool:
         self._reserved = 0
         self._count = 0
         self._oldest: float | None = None
+        self._quarantined = 0
+        self._quarantined_bytes = 0
         self._refused_since_delete = False
 
     @classmethod
@@ -122,9 +140,18 @@ class Spool:
         return self._bytes
 
     @property
+    def quarantined(self) -> int:
+        """Records Kafka refused for good, kept aside until the spool is next opened."""
+        return self._quarantined
+
+    @property
     def is_full(self) -> bool:
         """Whether a record was refused for want of room since the spool last shrank."""
-        return self._refused_since_delete or self._bytes >= self.max_bytes
+        return self._refused_since_delete or self._used_bytes >= self.max_bytes
+
+    @property
+    def _used_bytes(self) -> int:
+        return self._bytes + self._quarantined_bytes
 
     def oldest_age(self, now: float | None = None) -> float:
         """Seconds the oldest waiting record has waited (0 when empty)."""
@@ -136,7 +163,7 @@ class Spool:
         """Return once the record is committed to disk; `SpoolFull` past capacity,
         `NotDurable` when the disk refuses it."""
         size = _size(key, value)
-        if self._bytes + self._reserved + size > self.max_bytes:
+        if self._used_bytes + self._reserved + size > self.max_bytes:
             self._refused_since_delete = True
             raise SpoolFull(f"the spool holds {self._bytes} of {self.max_bytes} bytes")
         self._reserved += size
@@ -158,6 +185,10 @@ class Spool:
         """Forget records that Kafka acknowledged."""
         if records:
             await self._run(self._delete, records)
+
+    async def quarantine(self, record: SpooledRecord, reason: str) -> None:
+        """Set aside a record Kafka refuses for good (it no longer waits in the spool)."""
+        await self._run(self._quarantine, record, reason)
 
     async def close(self) -> None:
         """Commit what is pending and release the file. Closing twice is harmless."""
@@ -195,6 +226,14 @@ class Spool:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute(_SCHEMA)
+        db.execute(_QUARANTINE_SCHEMA)
+        with db:  # quarantined records get another chance, in their place
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(
+                "INSERT INTO spool (seq, topic, key, value, headers, spooled_at) "
+                "SELECT seq, topic, key, value, headers, spooled_at FROM quarantine"
+            )
+            db.execute("DELETE FROM quarantine")
         count, total, oldest = db.execute(
             "SELECT COUNT(*), COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0), MIN(spooled_at) "
             "FROM spool"
@@ -242,3 +281,21 @@ class Spool:
         self._bytes -= sum(record.size for record in records)
         self._oldest = first[0] if first else None
         self._refused_since_delete = False
+
+    def _quarantine(self, record: SpooledRecord, reason: str) -> None:
+        assert self._db is not None  # noqa: S101 - opened in Spool.open
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT INTO quarantine "
+                "(seq, topic, key, value, headers, spooled_at, reason, quarantined_at) "
+                "SELECT seq, topic, key, value, headers, spooled_at, ?, ? FROM spool WHERE seq = ?",
+                (reason, time.time(), record.seq),
+            )
+            self._db.execute("DELETE FROM spool WHERE seq = ?", (record.seq,))
+            first = self._db.execute("SELECT spooled_at FROM spool ORDER BY seq LIMIT 1").fetchone()
+        self._count -= 1
+        self._bytes -= record.size
+        self._oldest = first[0] if first else None
+        self._quarantined += 1
+        self._quarantined_bytes += record.size

@@ -38,6 +38,7 @@ MUST_SHOW = {
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$namespace": "hookstream"}
 REQUIRED_ALERTS = {
     "HookstreamSpoolGrowing",
+    "HookstreamIngestRecordsQuarantined",
     "HookstreamNotificationsDeadLettered",
     "HookstreamDataEventsDeadLettered",
     "HookstreamSinkAuthFailed",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -15,13 +16,26 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}.{uuid.uuid4().hex[:10]}"
 
 
-async def create_topics(bootstrap: str, names: list[str], partitions: int = 1) -> None:
+async def create_topics(
+    bootstrap: str,
+    names: list[str],
+    partitions: int = 1,
+    configs: Mapping[str, str] | None = None,
+) -> None:
     """Create topics on the broker (replication 1)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
+            [
+                NewTopic(
+                    name,
+                    num_partitions=partitions,
+                    replication_factor=1,
+                    topic_configs=dict(configs or {}),
+                )
+                for name in names
+            ]
         )
     finally:
         await admin.close()
