@@ -23,7 +23,15 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from bench.harness import RunCutShort, build_loadgen, loadgen, print_table, rss_mib, save
+from bench.harness import (
+    RunCutShort,
+    add_save_option,
+    build_loadgen,
+    loadgen,
+    print_table,
+    rss_mib,
+    save_figures,
+)
 from bench.pipeline import SECRET, Pipeline
 from hookstream.contract import HEADER_RECEIVED_AT, decode_headers
 
@@ -106,6 +114,7 @@ def command_line() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="1000,2500", help="offered webhooks/s, comma-separated")
     parser.add_argument("--seconds", type=float, default=20.0, help="load time per rate")
+    add_save_option(parser)
     return parser
 
 
@@ -121,7 +130,7 @@ def main() -> None:
     ]  # fmt: skip
     print_table("end to end: webhook accepted -> committed on its routed topic", rows)
     print("RSS MiB at the end: " + json.dumps({k: round(v) for k, v in figures["rss_mib"].items()}))
-    print(f"written: {save('e2e_latency', figures)}")
+    save_figures("e2e_latency", figures, args)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ medians, and a table that puts each figure beside its baseline."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -132,3 +133,21 @@ def save(name: str, payload: dict[str, Any]) -> Path:
     path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2))
     return path
+
+
+def add_save_option(parser: argparse.ArgumentParser) -> None:
+    """`--no-save`, for diagnostic runs that must not replace the saved figures."""
+    parser.add_argument(
+        "--no-save",
+        dest="save",
+        action="store_false",
+        help="print the figures only; leave bench/results/ as the last saved run left it",
+    )
+
+
+def save_figures(name: str, payload: dict[str, Any], args: argparse.Namespace) -> None:
+    """`save` the figures, unless the run was told `--no-save`; say which."""
+    if args.save:
+        print(f"written: {save(name, payload)}")
+    else:
+        print(f"not written (--no-save): {RESULTS_DIR / f'{name}.json'} is unchanged")

@@ -28,13 +28,14 @@ from typing import Any
 import httpx
 
 from bench.harness import (
+    add_save_option,
     broker,
     build_loadgen,
     loadgen,
     median,
     print_table,
     rss_mib,
-    save,
+    save_figures,
     serve,
 )
 from hookstream import localkafka
@@ -53,6 +54,7 @@ def command_line() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers, both servers")
     parser.add_argument("--fixed-rate", type=int, default=2500, help="the second open-loop rate")
     parser.add_argument("--rate-seconds", type=float, default=10.0, help="per open-loop run")
+    add_save_option(parser)
     return parser
 
 
@@ -189,12 +191,12 @@ def _report(
     )
     print(f"durable via kafka: {durable.get('kafka', 0):.0f}, via spool: "
           f"{durable.get('spool', 0):.0f}")  # fmt: skip
-    path = save(
+    save_figures(
         "ingest",
         {"peaks": peaks, "fixed_rates": fixed, "durable": durable, "rss_mib": memory,
          "share_of_baseline": share},
+        args,
     )  # fmt: skip
-    print(f"written: {path}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import uvloop
 
-from bench.harness import broker, save
+from bench.harness import add_save_option, broker, save_figures
 from bench.sink_common import (
     produce_backlog,
     sandbox,
@@ -72,8 +72,7 @@ async def run(args: argparse.Namespace) -> None:
     print(f"target (>= 97% of every window, zero 429s): {'met' if met else 'missed'}")
     figures = {"limit": LIMIT, "windows": windows, "shares": shares, "rate_limited": rejected}
     figures |= {"median_share": statistics.median(shares), "lowest_share": min(shares)}
-    path = save("sink_budget", {**figures, "met": met})
-    print(f"written: {path}")
+    save_figures("sink_budget", {**figures, "met": met}, args)
     print(f"sink log: {logs / 'sink.log'}")
 
 
@@ -84,6 +83,7 @@ def command_line() -> argparse.ArgumentParser:
     parser.add_argument(
         "--latency", type=float, default=0.05, help="Seconds the sandbox adds to each call."
     )
+    add_save_option(parser)
     return parser
 
 

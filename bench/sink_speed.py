@@ -23,7 +23,7 @@ import httpx
 import orjson
 import uvloop
 
-from bench.harness import broker, save
+from bench.harness import add_save_option, broker, save_figures
 from bench.sink_common import (
     TOKEN,
     Sandbox,
@@ -127,8 +127,7 @@ async def run(args: argparse.Namespace) -> None:
     print(f"sink / baseline: {share:.0%} ({verdict} the 80% target); sink logs in {logs}")
     figures = {"events": args.events, "concurrency": args.concurrency, "share": share}
     figures |= {"baseline_runs": baseline, "sink_runs": through}
-    path = save("sink_speed", {**figures, "baseline_median": base, "sink_median": mine})
-    print(f"written: {path}")
+    save_figures("sink_speed", {**figures, "baseline_median": base, "sink_median": mine}, args)
 
 
 def command_line() -> argparse.ArgumentParser:
@@ -137,6 +136,7 @@ def command_line() -> argparse.ArgumentParser:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    add_save_option(parser)
     return parser
 
 

@@ -445,6 +445,7 @@ def command_line() -> argparse.ArgumentParser:
         "--rss-only", action="store_true", help="only the RSS run (no throughput, no latency)"
     )
     parser.add_argument("--rss-timeout", type=float, default=1800.0)
+    harness.add_save_option(parser)
     return parser
 
 
@@ -452,7 +453,8 @@ def main() -> None:
     args = command_line().parse_args()
     results = run(args)
     report(results)
-    print(f"\nsaved {harness.save('streams', results)}")
+    print()
+    harness.save_figures("streams", results, args)
 
 
 if __name__ == "__main__":
