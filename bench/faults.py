@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import tempfile
@@ -27,11 +28,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiokafka import ConsumerRecord
+
 from bench.pipeline import API_TOKEN, SECRET, Pipeline
 from bench.traffic import TOPICS, Traffic
 from hookstream.contract import HEADER_NOTIFICATION_ID, decode_headers
 from hookstream.dataevents import parse_event
-from tests.support.kafka import read_topic
+from hookstream.errors import TopicNotFound
+from hookstream.tail import TailOptions, tail
 
 
 @dataclass(frozen=True)
@@ -184,7 +188,7 @@ async def _verify(pipeline: Pipeline, traffic: Traffic, verdict: Verdict) -> Non
     verdict.events_delivered = sum(1 for identity in wanted if delivered[identity] > 0)
     verdict.events_missing = sum(1 for identity in wanted if delivered[identity] == 0)
     verdict.event_doubles = sum(max(0, delivered[i] - 1) for i in wanted)
-    dlq = await read_topic(pipeline.bootstrap, pipeline.topics.data_events_dlq, wait_seconds=30)
+    dlq = await _read_topic(pipeline.bootstrap, pipeline.topics.data_events_dlq)
     in_dlq = {record.key for record in dlq}
     verdict.invalid_in_dlq = sum(1 for key in ledger.invalid_on_kafka if key in in_dlq)
 
@@ -194,13 +198,21 @@ async def _wait_for_routed(pipeline: Pipeline, accepted: set[str]) -> Counter[st
     while True:
         counts: Counter[str] = Counter()
         for topic in TOPICS:
-            records = await read_topic(
-                pipeline.bootstrap, pipeline.topics.routed(topic), wait_seconds=30
-            )
+            records = await _read_topic(pipeline.bootstrap, pipeline.topics.routed(topic))
             counts.update(decode_headers(r.headers)[HEADER_NOTIFICATION_ID] for r in records)
         if accepted <= set(counts) or time.monotonic() > deadline:
             return counts
         await asyncio.sleep(3)
+
+
+async def _read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """The topic's committed records so far: read from the start until none came for 2 s
+    (none when the topic does not exist yet)."""
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    options = TailOptions(topic, from_beginning=True, idle_seconds=2.0)
+    with contextlib.suppress(TopicNotFound):
+        await tail(bootstrap, options, on_record=records.append, wait_seconds=30)
+    return records
 
 
 def _identity(event: dict[str, Any]) -> tuple[str, str, int]:
