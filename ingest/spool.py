@@ -165,7 +165,7 @@ class Spool:
         size = _size(key, value)
         if self._used_bytes + self._reserved + size > self.max_bytes:
             self._refused_since_delete = True
-            raise SpoolFull(f"the spool holds {self._bytes} of {self.max_bytes} bytes")
+            raise SpoolFull(f"the spool holds {self._used_bytes} of {self.max_bytes} bytes")
         self._reserved += size
         row = (topic, key, value, orjson.dumps([[n, v.decode()] for n, v in headers]), time.time())
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
