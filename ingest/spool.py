@@ -272,30 +272,33 @@ class Spool:
         ]
 
     def _delete(self, records: Sequence[SpooledRecord]) -> None:
+        self._remove(records)
+        self._refused_since_delete = False
+
+    def _quarantine(self, record: SpooledRecord, reason: str) -> None:
+        self._remove([record], quarantine_reason=reason)
+        self._quarantined += 1
+        self._quarantined_bytes += record.size
+
+    def _remove(
+        self, records: Sequence[SpooledRecord], quarantine_reason: str | None = None
+    ) -> None:
+        """Take `records` out of the spool in one transaction; with a reason, into the
+        quarantine."""
         assert self._db is not None  # noqa: S101 - opened in Spool.open
+        seqs = [(record.seq,) for record in records]
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("DELETE FROM spool WHERE seq = ?", [(r.seq,) for r in records])
+            if quarantine_reason is not None:
+                self._db.executemany(
+                    "INSERT INTO quarantine "
+                    "(seq, topic, key, value, headers, spooled_at, reason, quarantined_at) "
+                    "SELECT seq, topic, key, value, headers, spooled_at, ?, ? "
+                    "FROM spool WHERE seq = ?",
+                    [(quarantine_reason, time.time(), seq) for (seq,) in seqs],
+                )
+            self._db.executemany("DELETE FROM spool WHERE seq = ?", seqs)
             first = self._db.execute("SELECT spooled_at FROM spool ORDER BY seq LIMIT 1").fetchone()
         self._count -= len(records)
         self._bytes -= sum(record.size for record in records)
         self._oldest = first[0] if first else None
-        self._refused_since_delete = False
-
-    def _quarantine(self, record: SpooledRecord, reason: str) -> None:
-        assert self._db is not None  # noqa: S101 - opened in Spool.open
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(
-                "INSERT INTO quarantine "
-                "(seq, topic, key, value, headers, spooled_at, reason, quarantined_at) "
-                "SELECT seq, topic, key, value, headers, spooled_at, ?, ? FROM spool WHERE seq = ?",
-                (reason, time.time(), record.seq),
-            )
-            self._db.execute("DELETE FROM spool WHERE seq = ?", (record.seq,))
-            first = self._db.execute("SELECT spooled_at FROM spool ORDER BY seq LIMIT 1").fetchone()
-        self._count -= 1
-        self._bytes -= record.size
-        self._oldest = first[0] if first else None
-        self._quarantined += 1
-        self._quarantined_bytes += record.size
