@@ -3,7 +3,6 @@ back; 503 only when the spool is full; a killed ingest drains its backlog after 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -22,6 +21,7 @@ from tests.support.ingest import (
     ingest_client,
     ingest_settings,
     notification,
+    readiness_once_drained,
     signed_headers,
 )
 from tests.support.kafka import read_topic, unique_name
@@ -32,16 +32,6 @@ URL = "/webhooks/intercom"
 
 def _broker_port(bootstrap: str) -> int:
     return int(bootstrap.rsplit(":", 1)[1])
-
-
-async def _wait_until_drained(client: httpx.AsyncClient, within: float = 60.0) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        ready = (await client.get("/readyz")).json()
-        if ready["kafka"] == "up" and ready["spool_depth"] == 0:
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"the spool did not drain within {within}s: {ready}")
 
 
 async def test_broker_down_webhooks_are_spooled_fast_then_all_reach_kafka(
@@ -72,7 +62,7 @@ async def test_broker_down_webhooks_are_spooled_fast_then_all_reach_kafka(
         assert (await client.get("/readyz?allow_spool=true")).status_code == 200
 
         localkafka.start(port=_broker_port(bootstrap), data_dir=data_dir)
-        await _wait_until_drained(client)
+        await readiness_once_drained(client)
         after = notification()
         response = await client.post(URL, content=after, headers=signed_headers(after))
         assert response.status_code == 200

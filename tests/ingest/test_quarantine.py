@@ -5,19 +5,21 @@ fixed delivers it."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
-from typing import Any
 
-import httpx
 import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from hookstream import localkafka
-from tests.support.ingest import ingest_client, ingest_settings, notification, signed_headers
+from tests.support.ingest import (
+    ingest_client,
+    ingest_settings,
+    notification,
+    readiness_once_drained,
+    signed_headers,
+)
 from tests.support.kafka import create_topics, read_topic
 
 pytestmark = pytest.mark.integration
@@ -27,16 +29,6 @@ TOPIC_LIMIT = 8 * 1024
 
 def _large_notification() -> bytes:
     return notification(data={"item": {"type": "conversation", "id": "big", "body": "x" * 20_000}})
-
-
-async def _readiness_once_drained(client: httpx.AsyncClient, within: float = 30.0) -> Any:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        ready = (await client.get("/readyz")).json()
-        if ready["kafka"] == "up" and ready["spool_depth"] == 0:
-            return ready
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the spool did not drain within {within}s: {ready}")
 
 
 async def _raise_topic_limit(bootstrap: str, topic: str) -> None:
@@ -66,7 +58,7 @@ async def test_a_record_too_large_for_the_topic_is_quarantined_and_delivered_aft
         for body in [before, large, *after]:
             response = await client.post(URL, content=body, headers=signed_headers(body))
             answers.append((response.status_code, response.json()["durable_in"]))
-        ready = await _readiness_once_drained(client)
+        ready = await readiness_once_drained(client, within=30)
         metrics = (await client.get("/metrics")).text
     assert answers[1] == (200, "spool")
     assert all(status == 200 for status, _via in answers)
@@ -77,7 +69,7 @@ async def test_a_record_too_large_for_the_topic_is_quarantined_and_delivered_aft
 
     await _raise_topic_limit(kafka_bootstrap, settings.raw_topic)
     async with ingest_client(settings) as client:  # a restart retries the quarantine
-        ready = await _readiness_once_drained(client)
+        ready = await readiness_once_drained(client, within=30)
     assert ready["quarantined"] == 0
     records = await read_topic(kafka_bootstrap, settings.raw_topic, expect=2 + len(after))
     assert {r.value for r in records} == {before, large, *after}
@@ -96,7 +88,7 @@ async def test_records_refused_only_as_a_batch_are_drained_one_by_one_not_quaran
             for body in bodies:
                 response = await client.post(URL, content=body, headers=signed_headers(body))
                 assert response.status_code == 200, response.text
-        ready = await _readiness_once_drained(client, within=60)
+        ready = await readiness_once_drained(client)
     assert ready["quarantined"] == 0
     records = await read_topic(bootstrap, settings.raw_topic, expect=len(bodies))
     assert {r.value for r in records} == set(bodies)

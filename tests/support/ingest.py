@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -77,3 +80,15 @@ async def ingest_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         ) as client,
     ):
         yield client
+
+
+async def readiness_once_drained(client: httpx.AsyncClient, within: float = 60.0) -> Any:
+    """The ingest's `/readyz` body once Kafka is up and the spool empty (AssertionError when
+    that takes longer than `within` seconds)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        ready = (await client.get("/readyz")).json()
+        if ready["kafka"] == "up" and ready["spool_depth"] == 0:
+            return ready
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the spool did not drain within {within}s: {ready}")
