@@ -167,8 +167,8 @@ def kill(data_dir: Path = DEFAULT_DATA_DIR) -> None:
 def paused(data_dir: Path = DEFAULT_DATA_DIR) -> Iterator[None]:
     """Freeze the broker (SIGSTOP) for a `with` block, then resume it (fault injection: a
     hung broker or a network partition, where requests time out instead of being refused)."""
-    pid = _read_pid(data_dir)
-    if pid is None or not _alive(pid):
+    pid = status(data_dir).pid
+    if pid is None:
         raise LocalKafkaError(f"no broker is running from {data_dir}")
     os.killpg(pid, signal.SIGSTOP)
     try:
