@@ -27,6 +27,11 @@ async def accepted_at_least(control: SandboxControl, count: int) -> bool:
     return int((await control.stats())["accepted"]) >= count
 
 
+async def current_window_admitted_between(control: SandboxControl, least: int, most: int) -> bool:
+    windows = (await control.stats())["windows"]
+    return bool(windows) and least <= int(windows[-1]["admitted"]) <= most
+
+
 async def test_the_headers_keep_the_sink_under_a_small_window_budget_without_a_429(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -63,13 +68,13 @@ async def test_the_headers_keep_the_sink_under_a_small_window_budget_without_a_4
 async def test_a_limit_lower_than_configured_draws_429s_the_sink_recovers_from_without_loss(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    count = 100
-    async with sandbox(tmp_path, window_limit=60, window_seconds=1) as control:
+    count, limit, lowered = 100, 20, 8
+    async with sandbox(tmp_path, window_limit=limit, window_seconds=1) as control:
         settings = sink_settings(
             kafka_bootstrap,
             tmp_path,
             control.base_url,
-            sink_rate_limit_per_minute=60 * 60,
+            sink_rate_limit_per_minute=limit * 60,
             sink_rate_window_seconds=1.0,
         )
         await create_sink_topics(settings)
@@ -82,8 +87,18 @@ async def test_a_limit_lower_than_configured_draws_429s_the_sink_recovers_from_w
         async with sink.running():
             await eventually(lambda: accepted_at_least(control, 30), within=30, what="a start")
             # Another app of the workspace takes most of the budget: the limit drops below
-            # what the sink was told, in the middle of a window.
-            await control.configure(window_limit=8)
+            # what the sink was told, in the middle of a window that has already admitted
+            # more than the new limit, with time left in it for the sink's next call (the
+            # sink paces 20 calls over the window: 9 to 15 admitted is 0.4-0.7 s in). Had
+            # the limit dropped before the window admitted that many, the headers alone
+            # would keep the sink under it, without a 429.
+            await eventually(
+                lambda: current_window_admitted_between(control, lowered + 1, 15),
+                within=30,
+                what="a window past the new limit",
+                every=0.02,
+            )
+            await control.configure(window_limit=lowered)
             await eventually(
                 lambda: accepted_at_least(control, count), within=90, what=f"{count} events"
             )
@@ -101,7 +116,7 @@ async def test_a_limit_lower_than_configured_draws_429s_the_sink_recovers_from_w
     assert sorted(e["event"]["created_at"] for e in entries) == [
         1_700_000_000 + n for n in range(count)
     ]
-    later = [w for w in stats["windows"] if w["limit"] == 8 and w["admitted"]][1:]
+    later = [w for w in stats["windows"] if w["limit"] == lowered and w["admitted"]][1:]
     assert later
     assert all(w["rejected"] == 0 for w in later)  # once told, the headers hold it under
     assert await read_topic(kafka_bootstrap, settings.data_events_dlq_topic) == []
