@@ -37,7 +37,7 @@ RUN groupadd --system --gid 10001 hookstream \
     && mkdir -p /var/lib/hookstream/spool /var/lib/hookstream/faust \
     && chown -R 10001:10001 /var/lib/hookstream
 COPY --from=build /opt/hookstream /opt/hookstream
-# Container defaults of the settings (hookstream/settings.py); everything else stays at its
+# Container defaults of the settings (hookstream/core/settings.py); everything else stays at its
 # default or comes from the environment at run time. Listen on all interfaces, keep state
 # under /var/lib/hookstream (mount volumes there), log JSON lines.
 ENV PATH="/opt/hookstream/bin:${PATH}" \

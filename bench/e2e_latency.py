@@ -33,7 +33,7 @@ from bench.harness import (
     save_figures,
 )
 from bench.pipeline import SECRET, Pipeline
-from hookstream.contract import HEADER_RECEIVED_AT, decode_headers
+from hookstream.core.contract import HEADER_RECEIVED_AT, decode_headers
 
 TOPIC = "conversation.user.created"
 DRAIN_SECONDS = 120.0

@@ -32,10 +32,10 @@ from aiokafka import ConsumerRecord
 
 from bench.pipeline import API_TOKEN, SECRET, Pipeline
 from bench.traffic import TOPICS, Traffic
-from hookstream.contract import HEADER_NOTIFICATION_ID, decode_headers
-from hookstream.dataevents import parse_event
-from hookstream.errors import TopicNotFound
-from hookstream.tail import TailOptions, tail
+from hookstream.core.contract import HEADER_NOTIFICATION_ID, decode_headers
+from hookstream.core.dataevents import parse_event
+from hookstream.core.errors import TopicNotFound
+from hookstream.ops.tail import TailOptions, tail
 
 
 @dataclass(frozen=True)

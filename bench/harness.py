@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from hookstream import localkafka
+from hookstream.devtools import localkafka
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"

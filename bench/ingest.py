@@ -38,7 +38,7 @@ from bench.harness import (
     save_figures,
     serve,
 )
-from hookstream import localkafka
+from hookstream.devtools import localkafka
 
 SECRET = "bench-secret"
 TARGET_SHARE = 0.60

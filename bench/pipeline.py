@@ -15,8 +15,8 @@ from typing import Self
 
 import httpx
 
-from hookstream import localkafka
-from hookstream.dev import SANDBOX_ACCESS_TOKEN, Service
+from hookstream.devtools import localkafka
+from hookstream.devtools.dev import SANDBOX_ACCESS_TOKEN, Service
 
 SECRET = "pipeline-client-secret"
 API_TOKEN = "pipeline-api-token"

@@ -21,7 +21,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from hookstream import localkafka
+from hookstream.devtools import localkafka
 
 TOKEN = "bench-token"  # the sandbox's token, local only
 

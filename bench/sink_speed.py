@@ -35,8 +35,8 @@ from bench.sink_common import (
     unique_topic,
     wait_until,
 )
-from hookstream.settings import Settings
-from sinks.client import limits_from, request_headers, timeout_from
+from hookstream.core.settings import Settings
+from hookstream.sinks.client import limits_from, request_headers, timeout_from
 
 
 def arrival_rate(entries: list[dict[str, Any]]) -> float:

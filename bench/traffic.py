@@ -23,8 +23,8 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from sandbox.notifications import build_notification, encode, redelivery
-from sandbox.signing import webhook_headers
+from hookstream.sandbox.notifications import build_notification, encode, redelivery
+from hookstream.sandbox.signing import webhook_headers
 
 TOPICS = (
     "conversation.user.created",

@@ -1,34 +1,47 @@
 """The `hookstream` command: one entrypoint, a subcommand per service or operator task.
 
-Subcommands live beside the code they drive (`ingest.cli`, `streams.cli`, ...) and are
-imported only when called, so `hookstream --help` stays fast and a service does not load
-the others' dependencies.
+Subcommands live beside the code they drive (`hookstream.ingest.cli`, `hookstream.ops.tail`,
+...) and are imported only when called, so `hookstream --help` stays fast and a service does
+not load the others' dependencies (nor the operator and developer tools).
 """
 
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 
 import click
 
-from hookstream import localkafka
-from hookstream.errors import LocalKafkaError
-from hookstream.settings import settings_table
+from hookstream.core.settings import settings_table
 
 # name -> "module:attribute" of a click command, loaded on use.
 _LAZY_COMMANDS = {
-    "ingest": ("ingest.cli:ingest_command", "Serve the webhook ingest (FastAPI)."),
-    "worker": ("streams.cli:worker_command", "Run the streams worker: dedup and fan-out."),
-    "sink": ("sinks.cli:sink_command", "Run the sink: data events to Intercom."),
-    "sandbox": ("sandbox.cli:sandbox_command", "Serve the local Intercom sandbox API."),
-    "send-webhook": ("sandbox.cli:send_webhook_command", "Sign and send test webhooks."),
-    "dev": ("hookstream.dev:dev_command", "Run the whole pipeline locally (Ctrl-C stops it)."),
-    "topics": ("hookstream.ops:topics_command", "Create and describe hookstream's topics."),
-    "tail": ("hookstream.ops:tail_command", "Follow a topic and print its records."),
-    "replay": ("hookstream.ops:replay_command", "Move dead letters back to their source."),
+    "ingest": ("hookstream.ingest.cli:ingest_command", "Serve the webhook ingest (FastAPI)."),
+    "worker": (
+        "hookstream.streams.cli:worker_command",
+        "Run the streams worker: dedup and fan-out.",
+    ),
+    "sink": ("hookstream.sinks.cli:sink_command", "Run the sink: data events to Intercom."),
+    "sandbox": ("hookstream.sandbox.cli:sandbox_command", "Serve the local Intercom sandbox API."),
+    "send-webhook": (
+        "hookstream.ops.send_webhook:send_webhook_command",
+        "Sign and send test webhooks.",
+    ),
+    "dev": (
+        "hookstream.devtools.dev:dev_command",
+        "Run the whole pipeline locally (Ctrl-C stops it).",
+    ),
+    "kafka": (
+        "hookstream.devtools.kafka_cli:kafka_group",
+        "Run a real Apache Kafka broker locally, from its Maven jars.",
+    ),
+    "topics": (
+        "hookstream.ops.commands:topics_command",
+        "Create and describe hookstream's topics.",
+    ),
+    "tail": ("hookstream.ops.commands:tail_command", "Follow a topic and print its records."),
+    "replay": ("hookstream.ops.commands:replay_command", "Move dead letters back to their source."),
     "verify-signature": (
-        "ingest.cli:verify_signature_command",
+        "hookstream.ops.signature:verify_signature_command",
         "Check a webhook body against a signature and secret.",
     ),
 }
@@ -79,49 +92,6 @@ def settings_command(markdown: bool) -> None:
         return
     for variable, default, description in rows:
         click.echo(f"{variable}={default}\n    {description}")
-
-
-@main.group("kafka")
-def kafka_group() -> None:
-    """Run a real single-node Apache Kafka broker (KRaft) locally, from its Maven jars."""
-
-
-_data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=localkafka.DEFAULT_DATA_DIR,
-    show_default=True,
-    help="Where the broker keeps its log, config, pid and output.",
-)
-
-
-@kafka_group.command("start")
-@click.option("--port", type=int, default=localkafka.DEFAULT_PORT, show_default=True)
-@_data_dir_option
-def kafka_start(port: int, data_dir: Path) -> None:
-    """Fetch (once), format (once) and start the broker; print its bootstrap address."""
-    try:
-        click.echo(localkafka.start(port=port, data_dir=data_dir))
-    except LocalKafkaError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-@kafka_group.command("stop")
-@_data_dir_option
-def kafka_stop(data_dir: Path) -> None:
-    """Stop the broker cleanly (SIGTERM, then SIGKILL after 30 s)."""
-    click.echo("stopped" if localkafka.stop(data_dir) else "not running")
-
-
-@kafka_group.command("status")
-@_data_dir_option
-def kafka_status(data_dir: Path) -> None:
-    """Say whether the broker runs, and where. Exits 1 when it does not."""
-    current = localkafka.status(data_dir)
-    if not current.running:
-        click.echo("not running")
-        raise SystemExit(1)
-    click.echo(f"running pid={current.pid} bootstrap={current.bootstrap}")
 
 
 if __name__ == "__main__":

@@ -16,16 +16,16 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Receive, Scope, Send
 
-from hookstream.dataevents import event_key
-from hookstream.logs import get_logger
-from hookstream.settings import Settings
-from hookstream.topics import RECORD_OVERHEAD_BYTES
-from ingest import metrics
-from ingest.durable import DurableWriter, OutgoingRecord, WriterConfig, write_durably
-from ingest.errors import IngestError
-from ingest.events import accept_data_events
-from ingest.spool import Spool
-from ingest.webhook import ERROR_RESPONSES, OPERATION, WEBHOOK_PATH, WebhookEndpoint
+from hookstream.core.dataevents import event_key
+from hookstream.core.logs import get_logger
+from hookstream.core.settings import Settings
+from hookstream.core.topics import RECORD_OVERHEAD_BYTES
+from hookstream.ingest import metrics
+from hookstream.ingest.durable import DurableWriter, OutgoingRecord, WriterConfig, write_durably
+from hookstream.ingest.errors import IngestError
+from hookstream.ingest.events import accept_data_events
+from hookstream.ingest.spool import Spool
+from hookstream.ingest.webhook import ERROR_RESPONSES, OPERATION, WEBHOOK_PATH, WebhookEndpoint
 
 log = get_logger(__name__)
 

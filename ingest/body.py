@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable
 
-from ingest.errors import BodyTooLarge, RequestRefused
+from hookstream.ingest.errors import BodyTooLarge, RequestRefused
 
 
 async def read_body(content_length: str | None, chunks: AsyncIterable[bytes], limit: int) -> bytes:

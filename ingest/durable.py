@@ -30,11 +30,11 @@ from typing import Literal, Self
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 
-from hookstream.contract import Headers
-from hookstream.logs import get_logger
-from ingest import metrics
-from ingest.errors import IngestError, NotDurable
-from ingest.spool import Spool, SpooledRecord
+from hookstream.core.contract import Headers
+from hookstream.core.logs import get_logger
+from hookstream.ingest import metrics
+from hookstream.ingest.errors import IngestError, NotDurable
+from hookstream.ingest.spool import Spool, SpooledRecord
 
 log = get_logger(__name__)
 

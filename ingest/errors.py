@@ -1,4 +1,4 @@
-"""Errors of the ingest. Routes raise them; `ingest.app` maps each to its status code.
+"""Errors of the ingest. Routes raise them; `hookstream.ingest.app` maps each to its status code.
 
 IngestError
  ├── RequestRefused                the request is wrong; nothing was stored (4xx)

@@ -1,5 +1,5 @@
 """`POST /events`: what a request must be before its data events are queued for Intercom.
-The validation itself is `hookstream.dataevents`, the code the sink runs too."""
+The validation itself is `hookstream.core.dataevents`, the code the sink runs too."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import hmac
 import orjson
 from starlette.requests import Request
 
-from hookstream.dataevents import DataEvent, validate_events
-from hookstream.errors import DataEventInvalid, DataEventsInvalid
-from hookstream.settings import Settings
-from ingest.body import read_body
-from ingest.errors import InvalidDataEvents, NotAuthenticated, RequestRefused
+from hookstream.core.dataevents import DataEvent, validate_events
+from hookstream.core.errors import DataEventInvalid, DataEventsInvalid
+from hookstream.core.settings import Settings
+from hookstream.ingest.body import read_body
+from hookstream.ingest.errors import InvalidDataEvents, NotAuthenticated, RequestRefused
 
 _BEARER = "bearer "
 

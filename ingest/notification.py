@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from hookstream.contract import PING_TOPIC
-from ingest.errors import NotANotification
+from hookstream.core.contract import PING_TOPIC
+from hookstream.ingest.errors import NotANotification
 
 ENVELOPE_TYPE = "notification_event"
 

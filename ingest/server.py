@@ -3,9 +3,9 @@ environment, then the app."""
 
 from __future__ import annotations
 
-from hookstream.logs import configure_logging
-from hookstream.settings import load_settings
-from ingest.app import IngestApp, create_app
+from hookstream.core.logs import configure_logging
+from hookstream.core.settings import load_settings
+from hookstream.ingest.app import IngestApp, create_app
 
 
 def app_from_environment() -> IngestApp:

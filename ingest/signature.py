@@ -8,7 +8,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
-from ingest.errors import SignatureInvalid, SignatureMissing
+from hookstream.ingest.errors import SignatureInvalid, SignatureMissing
 
 PREFIX = "sha1="
 _HEX_LENGTH = hashlib.sha1().digest_size * 2  # noqa: S324 - Intercom's scheme, not our choice

@@ -30,8 +30,8 @@ from typing import IO, Self, TypeVar
 
 import orjson
 
-from hookstream.contract import Headers
-from ingest.errors import NotDurable, SpoolFull
+from hookstream.core.contract import Headers
+from hookstream.ingest.errors import NotDurable, SpoolFull
 
 _T = TypeVar("_T")
 

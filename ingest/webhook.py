@@ -2,8 +2,8 @@
 
 Every Intercom delivery comes through here, so it skips FastAPI's per-request machinery
 (middleware stack, routing, dependency solving, a `Request` object): measured in-process, that
-machinery cost as much as everything the endpoint does itself. `ingest.app.IngestApp` hands
-it the requests for its path and method, and puts `OPERATION` in the OpenAPI schema.
+machinery cost as much as everything the endpoint does itself. `hookstream.ingest.app.IngestApp`
+hands it the requests for its path and method, and puts `OPERATION` in the OpenAPI schema.
 """
 
 from __future__ import annotations
@@ -17,21 +17,21 @@ from starlette.datastructures import State
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from hookstream.contract import (
+from hookstream.core.contract import (
     HEADER_DELIVERY_ATTEMPTS,
     HEADER_NOTIFICATION_ID,
     HEADER_RECEIVED_AT,
     HEADER_TOPIC,
     encode_headers,
 )
-from hookstream.logs import get_logger
-from hookstream.settings import Settings
-from ingest import metrics
-from ingest.body import read_body
-from ingest.durable import OutgoingRecord, write_durably
-from ingest.errors import IngestError
-from ingest.notification import parse_notification
-from ingest.signature import verify_signature
+from hookstream.core.logs import get_logger
+from hookstream.core.settings import Settings
+from hookstream.ingest import metrics
+from hookstream.ingest.body import read_body
+from hookstream.ingest.durable import OutgoingRecord, write_durably
+from hookstream.ingest.errors import IngestError
+from hookstream.ingest.notification import parse_notification
+from hookstream.ingest.signature import verify_signature
 
 log = get_logger(__name__)
 

@@ -5,17 +5,17 @@ API server: `create_app(SandboxConfig(...))`, an ASGI app (run in-process with h
 `sign(body, secret)`, `deliver(client, url, notification, secret)` and `send_webhooks(plan)`.
 """
 
-from sandbox.app import create_app
-from sandbox.config import (
+from hookstream.sandbox.app import create_app
+from hookstream.sandbox.config import (
     APP_WINDOW_LIMIT,
     DEFAULT_ACCESS_TOKEN,
     WORKSPACE_WINDOW_LIMIT,
     SandboxConfig,
 )
-from sandbox.errors import SandboxError, UnknownTopic
-from sandbox.notifications import build_notification, encode, redelivery, topics
-from sandbox.signing import sign, webhook_headers
-from sandbox.webhooks import Attempt, Delivery, SendPlan, Summary, deliver, send_webhooks
+from hookstream.sandbox.errors import SandboxError, UnknownTopic
+from hookstream.sandbox.notifications import build_notification, encode, redelivery, topics
+from hookstream.sandbox.signing import sign, webhook_headers
+from hookstream.sandbox.webhooks import Attempt, Delivery, SendPlan, Summary, deliver, send_webhooks
 
 __all__ = [
     "APP_WINDOW_LIMIT",

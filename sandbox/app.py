@@ -31,13 +31,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hookstream.logs import get_logger
-from sandbox.config import SandboxConfig
-from sandbox.errors import ApiError, BadRequest, Injected, ParameterNotFound, RateLimited
-from sandbox.faults import Fault
-from sandbox.ratelimit import Clock, Decision
-from sandbox.state import Sandbox
-from sandbox.validation import parse_event
+from hookstream.core.logs import get_logger
+from hookstream.sandbox.config import SandboxConfig
+from hookstream.sandbox.errors import ApiError, BadRequest, Injected, ParameterNotFound, RateLimited
+from hookstream.sandbox.faults import Fault
+from hookstream.sandbox.ratelimit import Clock, Decision
+from hookstream.sandbox.state import Sandbox
+from hookstream.sandbox.validation import parse_event
 
 log = get_logger(__name__)
 

@@ -1,5 +1,5 @@
-"""Errors of the sandbox. The API's routes raise `ApiError`s; `sandbox.app` renders each as
-Intercom's `error.list` body with its status code and the rate-limit headers.
+"""Errors of the sandbox. The API's routes raise `ApiError`s; `hookstream.sandbox.app` renders
+each as Intercom's `error.list` body with its status code and the rate-limit headers.
 
 SandboxError
  ├── ApiError                       an answer the sandbox gives as Intercom would (4xx/5xx)

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from enum import Enum
 
-from sandbox.config import SandboxConfig
+from hookstream.sandbox.config import SandboxConfig
 
 
 class Fault(Enum):

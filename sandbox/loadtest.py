@@ -1,4 +1,4 @@
-"""How many calls a running sandbox answers per second: `python -m sandbox.loadtest`.
+"""How many calls a running sandbox answers per second: `python -m hookstream.sandbox.loadtest`.
 
 So that a sink benchmark can show the sandbox is not its bottleneck. The client is a minimal
 keep-alive HTTP/1.1 writer/reader on raw asyncio streams (an httpx client would cost more CPU
@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from sandbox.config import DEFAULT_ACCESS_TOKEN
+from hookstream.sandbox.config import DEFAULT_ACCESS_TOKEN
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from sandbox.errors import UnknownTopic
+from hookstream.sandbox.errors import UnknownTopic
 
 SAMPLES_DIR = Path(__file__).parent / "samples"
 

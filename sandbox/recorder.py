@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from sandbox.validation import DataEvent
+from hookstream.sandbox.validation import DataEvent
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The sandbox's state: config, rate limiter, failure injection and recorder, under one owner.
 
-The HTTP layer (`sandbox.app`) is a thin shell over this; tests reach it through the API.
+The HTTP layer (`hookstream.sandbox.app`) is a thin shell over this; tests reach it through the API.
 """
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from sandbox.config import DEFAULT_VERSION, KNOWN_VERSIONS, SandboxConfig
-from sandbox.errors import NotAcceptable, Unauthorized, VersionInvalid
-from sandbox.faults import FaultInjector
-from sandbox.ratelimit import Clock, FixedWindowLimiter
-from sandbox.recorder import Recorder
+from hookstream.sandbox.config import DEFAULT_VERSION, KNOWN_VERSIONS, SandboxConfig
+from hookstream.sandbox.errors import NotAcceptable, Unauthorized, VersionInvalid
+from hookstream.sandbox.faults import FaultInjector
+from hookstream.sandbox.ratelimit import Clock, FixedWindowLimiter
+from hookstream.sandbox.recorder import Recorder
 
 _JSON_MEDIA_RANGES = ("application/json", "application/*", "*/*")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from sandbox.errors import BadRequest, ParameterNotFound, TypeMismatch, Unprocessable
+from hookstream.sandbox.errors import BadRequest, ParameterNotFound, TypeMismatch, Unprocessable
 
 METADATA_KEYS_KEPT = 10
 IDENTIFIERS = ("id", "user_id", "email")  # the order Intercom resolves a contact by

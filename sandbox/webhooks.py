@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 import orjson
 
-from sandbox.notifications import build_notification, encode, redelivery
-from sandbox.signing import webhook_headers
+from hookstream.sandbox.notifications import build_notification, encode, redelivery
+from hookstream.sandbox.signing import webhook_headers
 
 INTERCOM_TIMEOUT_SECONDS = 5.0
 INTERCOM_RETRY_DELAY_SECONDS = 60.0

@@ -7,9 +7,9 @@ httpx client and how Intercom's answers map to errors), `ratelimit` (the rate bu
 `deadletter`, `metrics`, `web`, `errors`.
 """
 
-from sinks.app import Sink
-from sinks.client import Accepted, IntercomClient
-from sinks.errors import (
+from hookstream.sinks.app import Sink
+from hookstream.sinks.client import Accepted, IntercomClient
+from hookstream.sinks.errors import (
     AccessDenied,
     EventRejected,
     NetworkError,
@@ -19,7 +19,7 @@ from sinks.errors import (
     ServerError,
     SinkError,
 )
-from sinks.ratelimit import RateBudget, RateHeaders
+from hookstream.sinks.ratelimit import RateBudget, RateHeaders
 
 __all__ = [
     "Accepted",

@@ -38,15 +38,15 @@ from faust.contrib.asgi import faust_app_running, serve_asgi
 from mode import Service
 from prometheus_client import CollectorRegistry
 
-from hookstream.logs import get_logger
-from hookstream.settings import Settings
-from sinks.client import IntercomClient, access_token
-from sinks.deadletter import FaustDeadLetters, SourceRecord
-from sinks.dedup import RecentlySent
-from sinks.metrics import SinkMetrics
-from sinks.pipeline import Pipeline, RetryPolicy
-from sinks.ratelimit import RateBudget
-from sinks.web import create_web_app
+from hookstream.core.logs import get_logger
+from hookstream.core.settings import Settings
+from hookstream.sinks.client import IntercomClient, access_token
+from hookstream.sinks.deadletter import FaustDeadLetters, SourceRecord
+from hookstream.sinks.dedup import RecentlySent
+from hookstream.sinks.metrics import SinkMetrics
+from hookstream.sinks.pipeline import Pipeline, RetryPolicy
+from hookstream.sinks.ratelimit import RateBudget
+from hookstream.sinks.web import create_web_app
 
 log = get_logger(__name__)
 

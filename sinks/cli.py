@@ -6,10 +6,10 @@ import click
 import faust
 import uvloop
 
-from hookstream.logs import configure_logging, get_logger
-from hookstream.settings import load_settings
-from sinks.app import Sink
-from sinks.client import access_token
+from hookstream.core.logs import configure_logging, get_logger
+from hookstream.core.settings import load_settings
+from hookstream.sinks.app import Sink
+from hookstream.sinks.client import access_token
 
 log = get_logger(__name__)
 

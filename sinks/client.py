@@ -16,8 +16,8 @@ from typing import Self
 
 import httpx
 
-from hookstream.settings import Settings
-from sinks.errors import (
+from hookstream.core.settings import Settings
+from hookstream.sinks.errors import (
     AccessDenied,
     EventRejected,
     NetworkError,
@@ -25,7 +25,7 @@ from sinks.errors import (
     SendFailed,
     ServerError,
 )
-from sinks.ratelimit import RateHeaders
+from hookstream.sinks.ratelimit import RateHeaders
 
 EVENTS_PATH = "/events"
 # Drop a connection idle this long, so the pool stays as small as the calls in flight: httpcore

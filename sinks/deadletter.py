@@ -1,7 +1,7 @@
 """Dead letters of the sink: what could not be sent, with why, on the data-events DLQ topic.
 
 The original key, value and headers are kept (so `hookstream replay` can put a record back);
-the contract's DLQ headers say where it came from and why (`hookstream.contract`).
+the contract's DLQ headers say where it came from and why (`hookstream.core.contract`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from hookstream.contract import (
+from hookstream.core.contract import (
     HEADER_DLQ_DETAIL,
     HEADER_DLQ_INTERCOM_ERROR,
     HEADER_DLQ_INTERCOM_STATUS,

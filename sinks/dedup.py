@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hookstream.dataevents import Identity
+from hookstream.core.dataevents import Identity
 
 Clock = Callable[[], float]
 BUCKETS = 32

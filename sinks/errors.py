@@ -14,7 +14,7 @@ SinkError
 
 from __future__ import annotations
 
-from sinks.ratelimit import RateHeaders
+from hookstream.sinks.ratelimit import RateHeaders
 
 
 class SinkError(Exception):

@@ -27,15 +27,15 @@ import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_before_delay
 from tenacity.wait import wait_random_exponential
 
-from hookstream.dataevents import DataEvent, DataEventInvalid, parse_event
-from hookstream.logs import get_logger
-from sinks.client import Accepted
-from sinks.deadletter import DeadLetter, DeadLetterWriter, Reason, SourceRecord
-from sinks.dedup import RecentlySent
-from sinks.errors import AccessDenied, EventRejected, RateLimited, Retriable, SendFailed
-from sinks.metrics import SinkMetrics
-from sinks.offsets import InOrderAcks
-from sinks.ratelimit import RateBudget, Ticket
+from hookstream.core.dataevents import DataEvent, DataEventInvalid, parse_event
+from hookstream.core.logs import get_logger
+from hookstream.sinks.client import Accepted
+from hookstream.sinks.deadletter import DeadLetter, DeadLetterWriter, Reason, SourceRecord
+from hookstream.sinks.dedup import RecentlySent
+from hookstream.sinks.errors import AccessDenied, EventRejected, RateLimited, Retriable, SendFailed
+from hookstream.sinks.metrics import SinkMetrics
+from hookstream.sinks.offsets import InOrderAcks
+from hookstream.sinks.ratelimit import RateBudget, Ticket
 
 log = get_logger(__name__)
 

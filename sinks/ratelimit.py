@@ -38,7 +38,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from hookstream.logs import get_logger
+from hookstream.core.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -1,11 +1,11 @@
 """The streams worker: deduplicates notifications and fans them out per Intercom topic.
 
-The Faust app lives in `streams.app` (imported by `hookstream worker`); what is public here
-has no Faust in it, so routes can be checked and records processed without a broker.
+The Faust app lives in `hookstream.streams.app` (imported by `hookstream worker`); what is
+public here has no Faust in it, so routes can be checked and records processed without a broker.
 """
 
-from streams.dedup import Deduplicator
-from streams.errors import (
+from hookstream.streams.dedup import Deduplicator
+from hookstream.streams.errors import (
     MissingId,
     NotANotification,
     NotJson,
@@ -15,11 +15,11 @@ from streams.errors import (
     StreamsError,
     TopicAdminError,
 )
-from streams.metrics import WorkerMetrics
-from streams.notification import Notification, parse_notification
-from streams.processor import Outcome, Processor
-from streams.records import OutRecord, RawRecord
-from streams.routes import RouteTable, load_routes
+from hookstream.streams.metrics import WorkerMetrics
+from hookstream.streams.notification import Notification, parse_notification
+from hookstream.streams.processor import Outcome, Processor
+from hookstream.streams.records import OutRecord, RawRecord
+from hookstream.streams.routes import RouteTable, load_routes
 
 __all__ = [
     "Deduplicator",

@@ -24,7 +24,7 @@ from typing import Any
 from aiokafka.structs import RecordMetadata
 from faust import current_event
 
-from hookstream.contract import Headers
+from hookstream.core.contract import Headers
 
 Delivered = Callable[[RecordMetadata], None]
 """Called with a record's metadata (its offset) once Kafka acknowledged it."""

@@ -19,7 +19,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import RecordMetadata, TopicPartition
 
-from streams._outbox import Delivered, Pending
+from hookstream.streams._outbox import Delivered, Pending
 
 _partitioner = DefaultPartitioner()
 

@@ -18,7 +18,7 @@ import faust
 from aiokafka.structs import RecordMetadata
 from faust.stores.base import SerializedStore
 
-from streams._outbox import Outbox
+from hookstream.streams._outbox import Outbox
 
 
 class EagerChangelogTable(faust.Table[bytes, bytes]):

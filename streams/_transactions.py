@@ -21,8 +21,8 @@ from faust.exceptions import ProducerSendError
 from faust.transport.consumer import TransactionManager
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
-from streams._consumer import Consumer
-from streams._produce import produce_in_batches
+from hookstream.streams._consumer import Consumer
+from hookstream.streams._produce import produce_in_batches
 
 
 class SourcePartitionTransactionManager(TransactionManager):

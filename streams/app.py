@@ -14,23 +14,23 @@ from typing import Any
 import faust
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-from hookstream.errors import KafkaUnreachable, TopicAdminFailed
-from hookstream.logs import get_logger
-from hookstream.settings import MiB, Settings
-from hookstream.topics import RECORD_OVERHEAD_BYTES, ensure_topics
-from streams import _transactions
-from streams._monitor import LeanMonitor
-from streams._outbox import Outbox
-from streams._recovery import TableManager
-from streams._table import EagerChangelogTable
-from streams.dedup import Deduplicator
-from streams.errors import RouteFailed, TopicAdminError
-from streams.metrics import WorkerMetrics
-from streams.processor import Processor
-from streams.records import OutRecord, RawRecord
-from streams.routes import RouteTable
-from streams.topics import TopicAdmin
-from streams.web import add_routes
+from hookstream.core.errors import KafkaUnreachable, TopicAdminFailed
+from hookstream.core.logs import get_logger
+from hookstream.core.settings import MiB, Settings
+from hookstream.core.topics import RECORD_OVERHEAD_BYTES, ensure_topics
+from hookstream.streams import _transactions
+from hookstream.streams._monitor import LeanMonitor
+from hookstream.streams._outbox import Outbox
+from hookstream.streams._recovery import TableManager
+from hookstream.streams._table import EagerChangelogTable
+from hookstream.streams.dedup import Deduplicator
+from hookstream.streams.errors import RouteFailed, TopicAdminError
+from hookstream.streams.metrics import WorkerMetrics
+from hookstream.streams.processor import Processor
+from hookstream.streams.records import OutRecord, RawRecord
+from hookstream.streams.routes import RouteTable
+from hookstream.streams.topics import TopicAdmin
+from hookstream.streams.web import add_routes
 
 DEDUP_TABLE = "dedup"
 # RocksDB sized for a worker that must stay small. Faust opens one database per partition,

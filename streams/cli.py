@@ -12,13 +12,12 @@ import click
 import faust
 import uvloop
 
-from hookstream import load_settings
-from hookstream.logs import configure_logging, get_logger
-from hookstream.settings import Settings
-from streams.app import build_app, prepare_topics
-from streams.errors import RouteFailed, RoutesFileError, TopicAdminError
-from streams.routes import RouteTable, load_routes
-from streams.state import LocalState
+from hookstream.core.logs import configure_logging, get_logger
+from hookstream.core.settings import Settings, load_settings
+from hookstream.streams.app import build_app, prepare_topics
+from hookstream.streams.errors import RouteFailed, RoutesFileError, TopicAdminError
+from hookstream.streams.routes import RouteTable, load_routes
+from hookstream.streams.state import LocalState
 
 log = get_logger(__name__)
 

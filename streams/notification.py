@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from hookstream.contract import PING_TOPIC
-from streams.errors import MissingId, NotANotification, NotJson
+from hookstream.core.contract import PING_TOPIC
+from hookstream.streams.errors import MissingId, NotANotification, NotJson
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,13 @@ import enum
 import time
 from typing import Protocol
 
-from hookstream.logs import get_logger
-from streams.dedup import Deduplicator, id_key, position_key
-from streams.errors import RejectedRecord, RouteFailed, TopicAdminError
-from streams.metrics import WorkerMetrics
-from streams.notification import parse_notification
-from streams.records import OutRecord, RawRecord, dead_letter, routed_record
-from streams.routes import RouteTable
+from hookstream.core.logs import get_logger
+from hookstream.streams.dedup import Deduplicator, id_key, position_key
+from hookstream.streams.errors import RejectedRecord, RouteFailed, TopicAdminError
+from hookstream.streams.metrics import WorkerMetrics
+from hookstream.streams.notification import parse_notification
+from hookstream.streams.records import OutRecord, RawRecord, dead_letter, routed_record
+from hookstream.streams.routes import RouteTable
 
 log = get_logger(__name__)
 

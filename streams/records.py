@@ -1,10 +1,10 @@
-"""The records the worker reads and writes, built to the contract in `hookstream.contract`."""
+"""The records the worker reads and writes, built to the contract in `hookstream.core.contract`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hookstream.contract import (
+from hookstream.core.contract import (
     HEADER_DLQ_REASON,
     HEADER_DLQ_SOURCE_OFFSET,
     HEADER_DLQ_SOURCE_PARTITION,
@@ -15,7 +15,7 @@ from hookstream.contract import (
     Headers,
     encode_headers,
 )
-from streams.notification import Notification
+from hookstream.streams.notification import Notification
 
 
 @dataclass(frozen=True, slots=True)

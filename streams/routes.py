@@ -37,8 +37,8 @@ from pydantic import (
     model_validator,
 )
 
-from hookstream.contract import routed_topic
-from streams.errors import RouteFailed, RoutesFileError
+from hookstream.core.contract import routed_topic
+from hookstream.streams.errors import RouteFailed, RoutesFileError
 
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _PLACEHOLDERS = frozenset({"topic", "default"})

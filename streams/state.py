@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from hookstream.logs import get_logger
+from hookstream.core.logs import get_logger
 
 CLEAN_STOP_MARKER = ".clean-stop"
 

@@ -1,6 +1,6 @@
 """Creating the worker's routed topics on first use (a routes file may name any topic, and
 Intercom has more than a hundred); the raw and dead-letter topics come from hookstream's
-catalogue (`hookstream.topics.ensure_topics`), created at start.
+catalogue (`hookstream.core.topics.ensure_topics`), created at start.
 
 One admin client per process, owned by `TopicAdmin` (an async context manager).
 """
@@ -14,8 +14,8 @@ from typing import Any, Self
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from hookstream.logs import get_logger
-from streams.errors import TopicAdminError
+from hookstream.core.logs import get_logger
+from hookstream.streams.errors import TopicAdminError
 
 _TOPIC_ALREADY_EXISTS = 36
 

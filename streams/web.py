@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CONTENT_TYPE_LATEST
 
 if TYPE_CHECKING:
-    from streams.app import WorkerApp
+    from hookstream.streams.app import WorkerApp
 
 
 def add_routes(app: WorkerApp) -> None:

@@ -1,7 +1,7 @@
 """Session fixtures: a real Kafka broker for the integration tests.
 
 `KAFKA_BOOTSTRAP_SERVERS` names a broker to use; without it the session starts the project's
-own local broker (`hookstream.localkafka`) on a free port and stops it at the end.
+own local broker (`hookstream.devtools.localkafka`) on a free port and stops it at the end.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hookstream import localkafka
+from hookstream.devtools import localkafka
 
 
 @pytest.fixture(scope="session")

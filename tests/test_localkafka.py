@@ -8,8 +8,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from click.testing import CliRunner
 
-from hookstream import localkafka
 from hookstream.cli import main
+from hookstream.devtools import localkafka
 from tests.support.kafka import read_topic, unique_name
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hookstream.settings import Settings, load_settings
+from hookstream.core.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from hookstream.localkafka import KAFKA_VERSION
-from hookstream.settings import Settings
+from hookstream.core.settings import Settings
+from hookstream.devtools.localkafka import KAFKA_VERSION
 from tests.deploy._manifests import REPO, run, settings_env_names, settings_from, tool
 
 COMPOSE = REPO / "docker-compose.yml"

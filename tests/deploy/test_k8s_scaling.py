@@ -8,9 +8,9 @@ import math
 
 import pytest
 
-from hookstream.settings import Settings
-from hookstream.topics import topic_catalogue
-from streams.app import DEDUP_TABLE
+from hookstream.core.settings import Settings
+from hookstream.core.topics import topic_catalogue
+from hookstream.streams.app import DEDUP_TABLE
 from tests.deploy._manifests import Doc, Rendered, container_env, main_container, settings_from
 
 # The ingest refuses bodies above HOOKSTREAM_MAX_BODY_BYTES; a topic that carries them must
@@ -123,7 +123,7 @@ def test_topics_are_replicated_for_durability(rendered: Rendered) -> None:
 def test_pipeline_topics_have_the_configs_hookstream_creates_them_with(
     rendered: Rendered, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # hookstream.topics is what `hookstream topics create` and the services use where no
+    # hookstream.core.topics is what `hookstream topics create` and the services use where no
     # operator manages the topics; Strimzi must give them the same configs.
     settings = settings_from(rendered.hookstream_config(), monkeypatch)
     topics = rendered.topics()

@@ -12,9 +12,9 @@ import promql_parser
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry
 
-import ingest.metrics  # noqa: F401 - registers the ingest's metrics in REGISTRY
-from sinks.metrics import SinkMetrics
-from streams.metrics import WorkerMetrics
+import hookstream.ingest.metrics  # noqa: F401 - registers the ingest's metrics in REGISTRY
+from hookstream.sinks.metrics import SinkMetrics
+from hookstream.streams.metrics import WorkerMetrics
 from tests.deploy._manifests import K8S, Rendered, component_of, selects
 
 DASHBOARD = K8S / "base" / "monitoring" / "hookstream-dashboard.json"

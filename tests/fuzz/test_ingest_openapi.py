@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from schemathesis import Case
 from schemathesis.openapi import from_url
 
-from hookstream import localkafka
+from hookstream.devtools import localkafka
 from tests.support.kafka import unique_name
 
 pytestmark = pytest.mark.integration

@@ -9,10 +9,10 @@ import hmac
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hookstream.dataevents import validate_event, validate_events
-from hookstream.errors import DataEventInvalid
-from ingest import signature_for, verify_signature
-from ingest.errors import SignatureInvalid, SignatureMissing
+from hookstream.core.dataevents import validate_event, validate_events
+from hookstream.core.errors import DataEventInvalid
+from hookstream.ingest import signature_for, verify_signature
+from hookstream.ingest.errors import SignatureInvalid, SignatureMissing
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from hookstream.settings import Settings
+from hookstream.core.settings import Settings
 from tests.support.ingest import ingest_client, ingest_settings
 from tests.support.kafka import read_topic, unique_name
 

@@ -15,7 +15,7 @@ import httpx
 import orjson
 import pytest
 
-from hookstream import localkafka
+from hookstream.devtools import localkafka
 from tests.support.ingest import (
     SECRET,
     ingest_client,

@@ -12,7 +12,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from hookstream import localkafka
+from hookstream.devtools import localkafka
 from tests.support.ingest import (
     ingest_client,
     ingest_settings,

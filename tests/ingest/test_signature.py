@@ -7,8 +7,8 @@ import hmac
 
 import pytest
 
-from ingest import signature_for, verify_signature
-from ingest.errors import SignatureInvalid, SignatureMissing
+from hookstream.ingest import signature_for, verify_signature
+from hookstream.ingest.errors import SignatureInvalid, SignatureMissing
 
 BODY = b'{"type":"notification_event","id":"notif_1","topic":"ping"}'
 SECRET = b"s3cr3t"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import SpoolFull
-from ingest.spool import Spool
+from hookstream.ingest.errors import SpoolFull
+from hookstream.ingest.spool import Spool
 
 KEYS = [b"a", b"b", b"c"]
 

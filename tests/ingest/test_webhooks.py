@@ -8,8 +8,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from hookstream.contract import decode_headers
-from hookstream.topics import ensure_topics
+from hookstream.core.contract import decode_headers
+from hookstream.core.topics import ensure_topics
 from tests.support.ingest import (
     EXAMPLES,
     SECRET,

@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from hookstream import localkafka
+from hookstream.devtools import localkafka
 
 pytestmark = pytest.mark.integration
 

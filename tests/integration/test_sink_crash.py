@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from hookstream.localkafka import free_port
-from sinks.app import COMMIT_INTERVAL_SECONDS
+from hookstream.devtools.localkafka import free_port
+from hookstream.sinks.app import COMMIT_INTERVAL_SECONDS
 from tests.sinks.support import (
     SandboxControl,
     create_sink_topics,

@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from hookstream.contract import decode_headers
-from sinks.app import Sink
+from hookstream.core.contract import decode_headers
+from hookstream.sinks.app import Sink
 from tests.sinks.support import (
     create_sink_topics,
     event,

@@ -11,9 +11,9 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from hookstream.contract import decode_headers
-from hookstream.settings import Settings
-from sinks.app import Sink
+from hookstream.core.contract import decode_headers
+from hookstream.core.settings import Settings
+from hookstream.sinks.app import Sink
 from tests.sinks.support import (
     SandboxControl,
     create_sink_topics,

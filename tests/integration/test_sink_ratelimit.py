@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sinks.app import Sink
+from hookstream.sinks.app import Sink
 from tests.sinks.support import (
     SandboxControl,
     create_sink_topics,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from hookstream import localkafka
-from streams.state import CLEAN_STOP_MARKER
+from hookstream.devtools import localkafka
+from hookstream.streams.state import CLEAN_STOP_MARKER
 from tests.streams.support import (
     WorkerConfig,
     WorkerProcess,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hookstream.contract import decode_headers
+from hookstream.core.contract import decode_headers
 from tests.streams.support import WorkerConfig, produce, raw_notification, running_workers
 from tests.support.kafka import read_topic
 

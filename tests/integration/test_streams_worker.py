@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hookstream.contract import decode_headers
+from hookstream.core.contract import decode_headers
 from tests.streams.support import (
     PAYLOADS,
     Raw,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hookstream.ledger import MAX_METADATA_CHARS, Ledger, PartitionPass
+from hookstream.ops.ledger import MAX_METADATA_CHARS, Ledger, PartitionPass
 
 
 def test_a_group_without_commits_starts_at_offset_zero_with_nothing_settled() -> None:

@@ -6,7 +6,7 @@ import json
 
 from aiokafka import ConsumerRecord
 
-from hookstream.render import classify_value, format_record, json_line
+from hookstream.ops.render import classify_value, format_record, json_line
 
 RECEIVED_AT = 1714564800123  # 2024-05-01T12:00:00.123Z
 

@@ -83,7 +83,7 @@ async def test_replay_moves_only_the_filtered_ones_stripped_and_never_twice(
 ) -> None:
     env = OpsEnv(kafka_bootstrap)
     # One partition, a filtered-out record first: the group's offset cannot pass it, so the
-    # moved ones are remembered in the commit's metadata (`hookstream.ledger`).
+    # moved ones are remembered in the commit's metadata (`hookstream.ops.ledger`).
     reasons = ["route-failed", "unparseable", "unparseable", "too-large", "unparseable"]
     await _setup(
         env,

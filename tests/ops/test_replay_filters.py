@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from aiokafka import ConsumerRecord
 
-from hookstream import contract
-from hookstream.replay import ReplayFilter, parse_time, replayed_headers
+from hookstream.core import contract
+from hookstream.ops.replay import ReplayFilter, parse_time, replayed_headers
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 

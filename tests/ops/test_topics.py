@@ -9,8 +9,8 @@ import time
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from hookstream import load_settings
-from hookstream.topics import ensure_topics
+from hookstream.core.settings import load_settings
+from hookstream.core.topics import ensure_topics
 from tests.ops.support import OpsEnv, Out, produce
 from tests.support.kafka import create_topics
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox import APP_WINDOW_LIMIT, DEFAULT_ACCESS_TOKEN, SandboxConfig, create_app
+from hookstream.sandbox import APP_WINDOW_LIMIT, DEFAULT_ACCESS_TOKEN, SandboxConfig, create_app
 
 HEADERS = {
     "Authorization": f"Bearer {DEFAULT_ACCESS_TOKEN}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sandbox
+from hookstream import sandbox
 
 
 def test_every_public_name_is_exported_and_importable() -> None:

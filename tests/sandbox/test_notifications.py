@@ -8,8 +8,8 @@ import hmac
 import orjson
 import pytest
 
-from ingest.signature import verify_signature
-from sandbox import (
+from hookstream.ingest.signature import verify_signature
+from hookstream.sandbox import (
     UnknownTopic,
     build_notification,
     encode,

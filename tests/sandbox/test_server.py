@@ -14,9 +14,9 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from sandbox import SandboxConfig, create_app
-from sandbox.cli import sandbox_command
-from sandbox.server import serving
+from hookstream.sandbox import SandboxConfig, create_app
+from hookstream.sandbox.cli import sandbox_command
+from hookstream.sandbox.server import serving
 
 HEADERS = {
     "Authorization": "Bearer local-token",

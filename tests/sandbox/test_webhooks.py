@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox import SendPlan, build_notification, deliver, encode, send_webhooks
-from sandbox.cli import send_webhook_command
-from sandbox.server import serving
+from hookstream.ops.send_webhook import send_webhook_command
+from hookstream.sandbox import SendPlan, build_notification, deliver, encode, send_webhooks
+from hookstream.sandbox.server import serving
 
 SECRET = "webhook-secret"
 

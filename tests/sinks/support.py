@@ -18,9 +18,9 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from hookstream.localkafka import free_port
-from hookstream.settings import Settings
-from sandbox import DEFAULT_ACCESS_TOKEN
+from hookstream.core.settings import Settings
+from hookstream.devtools.localkafka import free_port
+from hookstream.sandbox import DEFAULT_ACCESS_TOKEN
 from tests.support.kafka import create_topics, unique_name
 
 

@@ -9,9 +9,9 @@ import httpx
 import orjson
 import pytest
 
-from hookstream.settings import Settings
-from sinks.client import IntercomClient, limits_from, timeout_from
-from sinks.errors import (
+from hookstream.core.settings import Settings
+from hookstream.sinks.client import IntercomClient, limits_from, timeout_from
+from hookstream.sinks.errors import (
     AccessDenied,
     EventRejected,
     NetworkError,
@@ -19,7 +19,7 @@ from sinks.errors import (
     SendFailed,
     ServerError,
 )
-from sinks.ratelimit import RateHeaders
+from hookstream.sinks.ratelimit import RateHeaders
 
 BODY = orjson.dumps({"event_name": "x", "created_at": 1, "user_id": "1"})
 RATE = {"X-RateLimit-Limit": "1666", "X-RateLimit-Remaining": "1665", "X-RateLimit-Reset": "20"}

@@ -1,4 +1,4 @@
-"""Data-event validation (`hookstream.dataevents`): what Intercom documents is accepted and
+"""Data-event validation (`hookstream.core.dataevents`): what Intercom documents is accepted and
 sent unchanged; everything else is refused with the field that is wrong."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hookstream.dataevents import (
+from hookstream.core.dataevents import (
     DataEventInvalid,
     DataEventsInvalid,
     event_key,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tracemalloc
 
-from sinks.dedup import RecentlySent
+from hookstream.sinks.dedup import RecentlySent
 
 
 class Clock:

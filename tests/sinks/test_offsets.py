@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sinks.offsets import InOrderAcks
+from hookstream.sinks.offsets import InOrderAcks
 
 
 class Recorded:

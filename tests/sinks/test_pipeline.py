@@ -15,13 +15,13 @@ import orjson
 import pytest
 from structlog.testing import capture_logs
 
-from hookstream.settings import Settings
-from sinks.client import IntercomClient
-from sinks.deadletter import DeadLetter, SourceRecord
-from sinks.dedup import RecentlySent
-from sinks.metrics import SinkMetrics
-from sinks.pipeline import Pipeline, RetryPolicy
-from sinks.ratelimit import RateBudget
+from hookstream.core.settings import Settings
+from hookstream.sinks.client import IntercomClient
+from hookstream.sinks.deadletter import DeadLetter, SourceRecord
+from hookstream.sinks.dedup import RecentlySent
+from hookstream.sinks.metrics import SinkMetrics
+from hookstream.sinks.pipeline import Pipeline, RetryPolicy
+from hookstream.sinks.ratelimit import RateBudget
 
 Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
 TOPIC = "intercom.data-events"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-import sinks
+from hookstream import sinks
 from hookstream.cli import main
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from sinks.ratelimit import RateBudget, RateHeaders, Ticket
+from hookstream.sinks.ratelimit import RateBudget, RateHeaders, Ticket
 
 WINDOW = 10.0
 

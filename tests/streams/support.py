@@ -20,7 +20,7 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from hookstream.contract import (
+from hookstream.core.contract import (
     HEADER_DELIVERY_ATTEMPTS,
     HEADER_NOTIFICATION_ID,
     HEADER_RECEIVED_AT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
-from streams._consumer import RecordBatch
+from hookstream.streams._consumer import RecordBatch
 
 RAW_2 = TP("raw", 2)
 

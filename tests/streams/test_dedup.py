@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from streams.dedup import Deduplicator, id_key, position_key
+from hookstream.streams.dedup import Deduplicator, id_key, position_key
 
 
 class Clock:

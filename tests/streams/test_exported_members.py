@@ -3,7 +3,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import streams
+from hookstream import streams
 
 
 def test_public_names_of_the_streams_package_are_pinned() -> None:
@@ -34,7 +34,7 @@ def test_public_names_of_the_streams_package_are_pinned() -> None:
 
 
 def test_importing_the_package_does_not_load_faust() -> None:
-    # Checking routes or processing a record needs no Faust; only `streams.app` does.
+    # Checking routes or processing a record needs no Faust; only `hookstream.streams.app` does.
     probe = "import sys, streams; print('faust' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from faust.types import TP
 
-from streams._monitor import LeanMonitor
+from hookstream.streams._monitor import LeanMonitor
 
 
 def test_lean_monitor_keeps_committed_offsets_and_stream_activity_only() -> None:

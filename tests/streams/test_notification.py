@@ -3,8 +3,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from streams.errors import MissingId, NotANotification, NotJson, RejectedRecord
-from streams.notification import parse_notification
+from hookstream.streams.errors import MissingId, NotANotification, NotJson, RejectedRecord
+from hookstream.streams.notification import parse_notification
 from tests.streams.support import PAYLOADS, payload
 
 

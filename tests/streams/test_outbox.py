@@ -10,7 +10,7 @@ import pytest
 from faust import streams
 from faust.types import TP
 
-from streams._outbox import Outbox
+from hookstream.streams._outbox import Outbox
 
 RAW_0, RAW_1 = TP("raw", 0), TP("raw", 1)
 

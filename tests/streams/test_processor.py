@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from hookstream.contract import decode_headers
-from streams.dedup import Deduplicator
-from streams.errors import RouteFailed, TopicAdminError
-from streams.metrics import WorkerMetrics
-from streams.processor import Outcome, Processor
-from streams.records import OutRecord, RawRecord
-from streams.routes import RouteTable, route_table_from_mapping
+from hookstream.core.contract import decode_headers
+from hookstream.streams.dedup import Deduplicator
+from hookstream.streams.errors import RouteFailed, TopicAdminError
+from hookstream.streams.metrics import WorkerMetrics
+from hookstream.streams.processor import Outcome, Processor
+from hookstream.streams.records import OutRecord, RawRecord
+from hookstream.streams.routes import RouteTable, route_table_from_mapping
 from tests.streams.support import PAYLOADS, notification
 
 

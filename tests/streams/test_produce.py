@@ -6,8 +6,8 @@ from __future__ import annotations
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
-from streams._outbox import Pending
-from streams._produce import produce_in_batches
+from hookstream.streams._outbox import Pending
+from hookstream.streams._produce import produce_in_batches
 from tests.support.kafka import create_topics, read_topic, unique_name
 
 PARTITIONS = 6

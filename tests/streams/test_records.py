@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from hookstream.contract import decode_headers
-from streams.notification import Notification
-from streams.records import RawRecord, dead_letter, routed_record
+from hookstream.core.contract import decode_headers
+from hookstream.streams.notification import Notification
+from hookstream.streams.records import RawRecord, dead_letter, routed_record
 
 
 def raw(**overrides: object) -> RawRecord:

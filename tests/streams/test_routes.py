@@ -4,8 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from streams.errors import RouteFailed, RoutesFileError
-from streams.routes import RouteTable, is_valid_topic_name, load_routes, route_table_from_mapping
+from hookstream.streams.errors import RouteFailed, RoutesFileError
+from hookstream.streams.routes import (
+    RouteTable,
+    is_valid_topic_name,
+    load_routes,
+    route_table_from_mapping,
+)
 
 
 def test_without_a_routes_file_each_topic_goes_to_prefix_plus_topic() -> None:

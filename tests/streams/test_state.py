@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streams.state import LocalState
+from hookstream.streams.state import LocalState
 
 
 def _tables(root: Path) -> Path:

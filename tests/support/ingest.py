@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import orjson
 
-from hookstream.settings import Settings
-from ingest import create_app
+from hookstream.core.settings import Settings
+from hookstream.ingest import create_app
 
 SECRET = "test-client-secret"
 # Intercom's sample payloads, copied byte for byte from shared/intercom/examples (SOURCES.md).

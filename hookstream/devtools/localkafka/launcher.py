@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from hookstream.errors import LocalKafkaError
+from hookstream.core.errors import LocalKafkaError
 
 KAFKA_VERSION = "4.1.1"
 DEFAULT_PORT = 9092
@@ -65,7 +65,7 @@ def ensure_jars(cache_dir: Path = DEFAULT_CACHE_DIR) -> Path:
         raise LocalKafkaError("Maven (mvn) is needed to fetch the Kafka broker's jars")
     libs.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="libs-", dir=libs.parent))
-    pom = resources.files("hookstream.localkafka") / "pom.xml"
+    pom = resources.files("hookstream.devtools.localkafka") / "pom.xml"
     with resources.as_file(pom) as pom_path:
         command = [
             mvn, "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies",
@@ -114,7 +114,7 @@ def start(
     classpath = f"{libs}{os.sep}*"
     if not (data_dir / "log" / "meta.properties").exists():
         _format(java, classpath, config)
-    log4j = resources.files("hookstream.localkafka") / "log4j2.properties"
+    log4j = resources.files("hookstream.devtools.localkafka") / "log4j2.properties"
     log_path = data_dir / "broker.log"
     log_offset = log_path.stat().st_size if log_path.exists() else 0
     with log_path.open("ab") as log:

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from hookstream.errors import DataEventInvalid, DataEventsInvalid, FieldError
+from hookstream.core.errors import DataEventInvalid, DataEventsInvalid, FieldError
 
 __all__ = [
     "IDENTIFIER_FIELDS",

@@ -1,5 +1,5 @@
 """How the operator commands show a Kafka record: readable text for people, one JSON object
-per line for programs. Headers are decoded per `hookstream.contract`; a value that is JSON is
+per line for programs. Headers are decoded per `hookstream.core.contract`; a value that is JSON is
 pretty-printed (text) or embedded as JSON (`--json`)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from aiokafka import ConsumerRecord
 
-from hookstream.contract import HEADER_RECEIVED_AT, decode_headers
+from hookstream.core.contract import HEADER_RECEIVED_AT, decode_headers
 
 DEFAULT_MAX_CHARS = 2000
 """Longest value text `tail` prints unless `--full`."""

@@ -1,6 +1,6 @@
 """A real single-node Apache Kafka broker for dev mode, tests and benchmarks."""
 
-from hookstream.localkafka.launcher import (
+from hookstream.devtools.localkafka.launcher import (
     DEFAULT_CACHE_DIR,
     DEFAULT_DATA_DIR,
     DEFAULT_PORT,

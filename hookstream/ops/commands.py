@@ -1,7 +1,7 @@
 """The operator commands `hookstream topics`, `hookstream tail` and `hookstream replay`.
 
-Thin click wrappers: the work is done in `hookstream.topics`, `hookstream.tail` and
-`hookstream.replay`; this module reads the settings, runs the coroutine, prints, and turns
+Thin click wrappers: the work is done in `hookstream.core.topics`, `hookstream.ops.tail` and
+`hookstream.ops.replay`; this module reads the settings, runs the coroutine, prints, and turns
 hookstream's errors into a one-line `click.ClickException` (exit code 1).
 """
 
@@ -18,18 +18,19 @@ import click
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
-from hookstream import _kafka, render
-from hookstream.contract import HEADER_DLQ_REASON, decode_headers
-from hookstream.errors import HookstreamError
-from hookstream.replay import ReplayFilter, ReplaySummary, default_group, parse_time, replay
-from hookstream.settings import Settings, load_settings
-from hookstream.tail import TailOptions, tail
-from hookstream.topics import (
+from hookstream.core import kafka
+from hookstream.core.contract import HEADER_DLQ_REASON, decode_headers
+from hookstream.core.errors import HookstreamError
+from hookstream.core.settings import Settings, load_settings
+from hookstream.core.topics import (
     RECORD_OVERHEAD_BYTES,
     TopicDescription,
     describe_topics,
     ensure_topics,
 )
+from hookstream.ops import render
+from hookstream.ops.replay import ReplayFilter, ReplaySummary, default_group, parse_time, replay
+from hookstream.ops.tail import TailOptions, tail
 
 T = TypeVar("T")
 
@@ -42,7 +43,7 @@ _bootstrap_option = click.option(
 _connect_timeout_option = click.option(
     "--connect-timeout",
     type=click.FloatRange(min=0.1),
-    default=_kafka.DEFAULT_CONNECT_TIMEOUT,
+    default=kafka.DEFAULT_CONNECT_TIMEOUT,
     show_default=True,
     metavar="SECONDS",
     help="How long to wait for the broker (to connect, and for each request).",

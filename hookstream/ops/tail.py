@@ -10,8 +10,8 @@ from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from hookstream import _kafka
-from hookstream.errors import TopicNotFound
+from hookstream.core import kafka
+from hookstream.core.errors import TopicNotFound
 
 RecordCallback = Callable[[ConsumerRecord[bytes, bytes]], None]
 _POLL_SECONDS = 0.5
@@ -46,14 +46,14 @@ async def tail(
     *,
     on_record: RecordCallback,
     on_ready: Callable[[list[int]], None] | None = None,
-    wait_seconds: float = _kafka.DEFAULT_CONNECT_TIMEOUT,
+    wait_seconds: float = kafka.DEFAULT_CONNECT_TIMEOUT,
 ) -> TailResult:
     """Call `on_record` for each record of the topic, in each partition's order, until
     `max_records` or `idle_seconds` (forever when neither is set). `on_ready(partitions)` is
     called once positioned, before the first record. Raises `KafkaUnreachable`,
     `TopicNotFound` or `TopicAdminFailed`."""
-    async with _kafka.admin_client(bootstrap, wait_seconds=wait_seconds) as admin:
-        layout = await _kafka.require_topic(admin, options.topic, wait_seconds=wait_seconds)
+    async with kafka.admin_client(bootstrap, wait_seconds=wait_seconds) as admin:
+        layout = await kafka.require_topic(admin, options.topic, wait_seconds=wait_seconds)
     chosen = list(options.partitions) or list(range(layout.partitions))
     unknown = sorted(set(chosen) - set(range(layout.partitions)))
     if unknown:
@@ -61,7 +61,7 @@ async def tail(
             f"topic {options.topic!r} has partitions 0-{layout.partitions - 1}, not {unknown}"
         )
     isolation = "read_committed" if options.read_committed else "read_uncommitted"
-    async with _kafka.consumer(
+    async with kafka.consumer(
         bootstrap, wait_seconds=wait_seconds, isolation_level=isolation
     ) as consumer:
         assigned = [TopicPartition(options.topic, p) for p in chosen]
@@ -71,7 +71,7 @@ async def tail(
         else:
             await consumer.seek_to_end(*assigned)
         for tp in assigned:  # resolve the lazy seek now, so `on_ready` means ready
-            await _kafka.bounded(consumer.position(tp), what="seek", wait_seconds=wait_seconds)
+            await kafka.bounded(consumer.position(tp), what="seek", wait_seconds=wait_seconds)
         if on_ready is not None:
             on_ready(chosen)
         return await _follow(consumer, options, on_record)

@@ -1,13 +1,13 @@
 """Moving dead letters back to their source topic (`hookstream replay`).
 
 A dead letter keeps the original key, value and headers and adds the `hookstream-dlq-*`
-headers (`hookstream.contract`). Replaying produces the original back (DLQ headers stripped)
+headers (`hookstream.core.contract`). Replaying produces the original back (DLQ headers stripped)
 to the topic named by `hookstream-dlq-source-topic`, or to an explicit target, with acks=all
 and idempotence. The dead-letter topic is left as it is: records are moved by marking them
 settled in the replay consumer group (one per dead-letter topic, `hookstream-replay.<dlq>`),
 and the group commits only after the broker acknowledged the records it covers. A second run
 therefore moves nothing new; records a filter left behind stay for a later replay
-(`hookstream.ledger` says how both fit in a group's committed offsets).
+(`hookstream.ops.ledger` says how both fit in a group's committed offsets).
 
 Guarantee: at least once. A crash between the acknowledgement and the commit of one batch
 (at most `BATCH_RECORDS` records) moves that batch again on the next run; the worker's dedup
@@ -28,20 +28,20 @@ from typing import Any
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from hookstream import _kafka
-from hookstream.contract import (
+from hookstream.core import kafka
+from hookstream.core.contract import (
     HEADER_DLQ_REASON,
     HEADER_DLQ_SOURCE_TOPIC,
     Headers,
     decode_headers,
 )
-from hookstream.errors import ReplayFailed, TopicAdminFailed, TopicNotFound
-from hookstream.ledger import Ledger, PartitionPass
+from hookstream.core.errors import ReplayFailed, TopicAdminFailed, TopicNotFound
+from hookstream.ops.ledger import Ledger, PartitionPass
 
 GROUP_PREFIX = "hookstream-replay."
 BATCH_RECORDS = 500
 DLQ_HEADER_PREFIX = "hookstream-dlq-"
-"""Every dead-letter header of `hookstream.contract` (reason, source, detail, Intercom's
+"""Every dead-letter header of `hookstream.core.contract` (reason, source, detail, Intercom's
 answer) starts with it; replay strips them all."""
 _MS_THRESHOLD = 100_000_000_000  # a Unix time above this is in milliseconds (after 1973 in ms)
 
@@ -160,7 +160,7 @@ async def replay(
     target: str | None = None,
     group: str | None = None,
     dry_run: bool = False,
-    wait_seconds: float = _kafka.DEFAULT_CONNECT_TIMEOUT,
+    wait_seconds: float = kafka.DEFAULT_CONNECT_TIMEOUT,
     max_request_size: int = 2 * 1024 * 1024,
     on_move: MoveCallback | None = None,
 ) -> ReplaySummary:
@@ -174,21 +174,21 @@ async def replay(
     summary = ReplaySummary(dlq_topic, group, dry_run)
     async with AsyncExitStack() as stack:
         admin = await stack.enter_async_context(
-            _kafka.admin_client(bootstrap, wait_seconds=wait_seconds)
+            kafka.admin_client(bootstrap, wait_seconds=wait_seconds)
         )
-        layouts = await _kafka.topic_layouts(admin, wait_seconds=wait_seconds)
+        layouts = await kafka.topic_layouts(admin, wait_seconds=wait_seconds)
         if dlq_topic not in layouts:
             raise TopicNotFound(f"dead-letter topic {dlq_topic!r} does not exist")
         if target is not None and target not in layouts:
             raise TopicNotFound(f"target topic {target!r} does not exist")
         partitions = [TopicPartition(dlq_topic, p) for p in range(layouts[dlq_topic].partitions)]
-        committed = await _kafka.bounded(
+        committed = await kafka.bounded(
             admin.list_consumer_group_offsets(group, partitions=partitions),
             what=f"read the offsets of group {group!r}",
             wait_seconds=wait_seconds,
         )
         consumer = await stack.enter_async_context(
-            _kafka.consumer(
+            kafka.consumer(
                 bootstrap,
                 wait_seconds=wait_seconds,
                 group_id=group,
@@ -199,7 +199,7 @@ async def replay(
         producer = None
         if not dry_run:
             producer = await stack.enter_async_context(
-                _kafka.producer(
+                kafka.producer(
                     bootstrap,
                     wait_seconds=wait_seconds,
                     acks="all",
@@ -242,12 +242,12 @@ class _Run:
     async def start(self, partitions: list[TopicPartition], committed: dict[Any, Any]) -> None:
         """Assign the partitions and seek each to its ledger's floor."""
         self.consumer.assign(partitions)
-        begins = await _kafka.bounded(
+        begins = await kafka.bounded(
             self.consumer.beginning_offsets(partitions),
             what="read offsets",
             wait_seconds=self.wait_seconds,
         )
-        self.ends = await _kafka.bounded(
+        self.ends = await kafka.bounded(
             self.consumer.end_offsets(partitions),
             what="read offsets",
             wait_seconds=self.wait_seconds,
@@ -419,7 +419,7 @@ class _Run:
             tp: (self.passes[tp].ledger.floor, self.passes[tp].ledger.encode()) for tp in partitions
         }
         try:
-            await _kafka.bounded(
+            await kafka.bounded(
                 self.consumer.commit(offsets), what="commit", wait_seconds=self.wait_seconds
             )
         except TopicAdminFailed as exc:

@@ -1,5 +1,5 @@
 """Kafka clients for the operator commands: started within a bounded wait, closed by their
-context manager, foreign errors translated once into `hookstream.errors`."""
+context manager, foreign errors translated once into `hookstream.core.errors`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from hookstream.errors import KafkaUnreachable, TopicAdminFailed, TopicNotFound
+from hookstream.core.errors import KafkaUnreachable, TopicAdminFailed, TopicNotFound
 
 T = TypeVar("T")
 

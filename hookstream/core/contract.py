@@ -17,7 +17,7 @@ Dead-letter topics add `hookstream-dlq-reason`, `hookstream-dlq-source-topic`,
 key, value and headers.
 
 Data events (`HOOKSTREAM_DATA_EVENTS_TOPIC`, default `intercom.data-events`), read by the sink:
-    key     the event's identifier (`hookstream.dataevents.event_key`), so one contact's
+    key     the event's identifier (`hookstream.core.dataevents.event_key`), so one contact's
             events share a partition and keep their order
     value   one JSON data event as Intercom's `POST /events` takes it
 Their dead letters (`HOOKSTREAM_DATA_EVENTS_DLQ_TOPIC`) carry `hookstream-dlq-reason` =

@@ -26,11 +26,11 @@ from pathlib import Path
 import click
 import httpx
 
-from hookstream import localkafka
-from hookstream.devstatus import StatusLine, read_status
-from hookstream.errors import LocalKafkaError
-from hookstream.settings import Settings, load_settings
-from hookstream.topics import ensure_topics
+from hookstream.core.errors import LocalKafkaError
+from hookstream.core.settings import Settings, load_settings
+from hookstream.core.topics import ensure_topics
+from hookstream.devtools import localkafka
+from hookstream.devtools.status import StatusLine, read_status
 
 DEV_CLIENT_SECRET = "dev-client-secret"  # noqa: S105 - dev mode's documented, local-only value
 DEV_API_TOKEN = "dev-api-token"  # noqa: S105

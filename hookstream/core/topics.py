@@ -28,10 +28,10 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from hookstream import _kafka
-from hookstream._kafka import DEFAULT_CONNECT_TIMEOUT, TopicLayout
-from hookstream.errors import TopicAdminFailed
-from hookstream.settings import MiB, Settings
+from hookstream.core import kafka
+from hookstream.core.errors import TopicAdminFailed
+from hookstream.core.kafka import DEFAULT_CONNECT_TIMEOUT, TopicLayout
+from hookstream.core.settings import MiB, Settings
 
 DAY_MS = 24 * 3600 * 1000
 RECORD_OVERHEAD_BYTES = 64 * 1024
@@ -98,8 +98,8 @@ async def ensure_topics(
     and safe against a concurrent creator. Raises `KafkaUnreachable` or `TopicAdminFailed`."""
     bootstrap = bootstrap or settings.kafka_bootstrap_servers
     catalogue = topic_catalogue(settings)
-    async with _kafka.admin_client(bootstrap, wait_seconds=wait_seconds) as admin:
-        existing = await _kafka.topic_layouts(admin, wait_seconds=wait_seconds)
+    async with kafka.admin_client(bootstrap, wait_seconds=wait_seconds) as admin:
+        existing = await kafka.topic_layouts(admin, wait_seconds=wait_seconds)
         missing = [spec for spec in catalogue if spec.name not in existing]
         created = await _create(admin, missing, wait_seconds=wait_seconds) if missing else set()
         if created:
@@ -119,7 +119,7 @@ async def _create(
         )
         for spec in specs
     ]
-    response = await _kafka.bounded(
+    response = await kafka.bounded(
         admin.create_topics(new_topics, timeout_ms=int(wait_seconds * 1000)),
         what="create topics",
         wait_seconds=wait_seconds,
@@ -141,7 +141,7 @@ async def _await_metadata(
     """Wait until the cluster's metadata lists new topics, so what follows finds them."""
     try:
         async with asyncio.timeout(wait_seconds):
-            while not names <= set(await _kafka.topic_layouts(admin, wait_seconds=wait_seconds)):  # noqa: ASYNC110 - polling the broker: no event to wait on
+            while not names <= set(await kafka.topic_layouts(admin, wait_seconds=wait_seconds)):  # noqa: ASYNC110 - polling the broker: no event to wait on
                 await asyncio.sleep(0.1)
     except TimeoutError as exc:
         raise TopicAdminFailed(f"created {sorted(names)} but the metadata lacks them") from exc
@@ -204,8 +204,8 @@ async def describe_topics(
     starting with HOOKSTREAM_ROUTE_PREFIX), with partitions, configs and offsets."""
     bootstrap = bootstrap or settings.kafka_bootstrap_servers
     catalogue = topic_catalogue(settings)
-    async with _kafka.admin_client(bootstrap, wait_seconds=wait_seconds) as admin:
-        layouts = await _kafka.topic_layouts(admin, wait_seconds=wait_seconds)
+    async with kafka.admin_client(bootstrap, wait_seconds=wait_seconds) as admin:
+        layouts = await kafka.topic_layouts(admin, wait_seconds=wait_seconds)
         wanted: list[tuple[str, str, TopicSpec | None]] = [
             (spec.name, spec.role, spec) for spec in catalogue
         ]
@@ -247,7 +247,7 @@ async def _configs(
     admin: AIOKafkaAdminClient, names: list[str], *, wait_seconds: float
 ) -> dict[str, tuple[dict[str, str], frozenset[str]]]:
     """Per topic: the key configs and those set on the topic, and which were set on it."""
-    responses = await _kafka.bounded(
+    responses = await kafka.bounded(
         admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names]),
         what="describe topic configs",
         wait_seconds=wait_seconds,
@@ -281,11 +281,11 @@ async def _offsets(
     partitions = [TopicPartition(t.name, p) for t in layouts for p in range(t.partitions)]
     if not partitions:
         return {}
-    async with _kafka.consumer(bootstrap, wait_seconds=wait_seconds) as consumer:
-        starts = await _kafka.bounded(
+    async with kafka.consumer(bootstrap, wait_seconds=wait_seconds) as consumer:
+        starts = await kafka.bounded(
             consumer.beginning_offsets(partitions), what="read offsets", wait_seconds=wait_seconds
         )
-        ends = await _kafka.bounded(
+        ends = await kafka.bounded(
             consumer.end_offsets(partitions), what="read offsets", wait_seconds=wait_seconds
         )
     result: dict[str, list[PartitionOffsets]] = {}
