@@ -34,6 +34,7 @@ from bench.harness import (
 )
 from bench.pipeline import SECRET, Pipeline
 from hookstream.core.contract import HEADER_RECEIVED_AT, decode_headers
+from hookstream.core.kafka import KafkaConnection
 
 TOPIC = "conversation.user.created"
 DRAIN_SECONDS = 120.0
@@ -50,7 +51,7 @@ async def measure(pipeline: Pipeline, binary: Path, rate: int, seconds: float) -
     total = int(rate * seconds)
     consumer = AIOKafkaConsumer(
         pipeline.topics.routed(TOPIC),
-        bootstrap_servers=pipeline.bootstrap,
+        **KafkaConnection(pipeline.bootstrap).client_config("hookstream-bench"),
         isolation_level="read_committed",
         auto_offset_reset="latest",
         enable_auto_commit=False,

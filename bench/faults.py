@@ -35,6 +35,7 @@ from bench.traffic import TOPICS, Traffic
 from hookstream.core.contract import HEADER_NOTIFICATION_ID, decode_headers
 from hookstream.core.dataevents import parse_event
 from hookstream.core.errors import TopicNotFound
+from hookstream.core.kafka import KafkaConnection
 from hookstream.ops.tail import TailOptions, tail
 
 
@@ -211,7 +212,7 @@ async def _read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, 
     records: list[ConsumerRecord[bytes, bytes]] = []
     options = TailOptions(topic, from_beginning=True, idle_seconds=2.0)
     with contextlib.suppress(TopicNotFound):
-        await tail(bootstrap, options, on_record=records.append, wait_seconds=30)
+        await tail(KafkaConnection(bootstrap), options, on_record=records.append, wait_seconds=30)
     return records
 
 

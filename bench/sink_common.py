@@ -21,6 +21,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from hookstream.core.kafka import KafkaConnection
 from hookstream.devtools import localkafka
 
 TOKEN = "bench-token"  # the sandbox's token, local only
@@ -46,13 +47,15 @@ def event(n: int, users: int = 500) -> dict[str, Any]:
 
 async def produce_backlog(bootstrap: str, topic: str, count: int, partitions: int) -> None:
     """Create `topic` and fill it with `count` events, keyed by contact."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**KafkaConnection(bootstrap).client_config("hookstream-bench"))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, partitions, 1)])
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=10)
+    producer = AIOKafkaProducer(
+        **KafkaConnection(bootstrap).client_config("hookstream-bench"), acks="all", linger_ms=10
+    )
     await producer.start()
     try:
         futures = []

@@ -44,6 +44,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench import harness
+from hookstream.core.kafka import KafkaConnection
 
 HOOKSTREAM = Path(sys.executable).parent / "hookstream"
 EXAMPLE = (
@@ -95,7 +96,7 @@ def workload(notifications: int, duplicate_share: float, seed: int = 7) -> list[
 
 
 async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**KafkaConnection(bootstrap).client_config("hookstream-bench"))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(n, partitions, 1) for n in names])
@@ -104,7 +105,7 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int) -> No
 
 
 async def delete_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**KafkaConnection(bootstrap).client_config("hookstream-bench"))
     await admin.start()
     try:
         names = [t for t in await admin.list_topics() if t.startswith(prefix)]
@@ -116,7 +117,10 @@ async def delete_topics(bootstrap: str, prefix: str) -> None:
 
 async def produce(bootstrap: str, topic: str, records: list[Record]) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=512 * 1024
+        **KafkaConnection(bootstrap).client_config("hookstream-bench"),
+        acks="all",
+        linger_ms=20,
+        max_batch_size=512 * 1024,
     )
     await producer.start()
     try:
@@ -134,9 +138,12 @@ async def produce(bootstrap: str, topic: str, records: list[Record]) -> None:
 async def read_all(bootstrap: str, topics: list[str], expect: int, within: float) -> list[Any]:
     """Read `topics` from the start (read_committed) until `expect` records or `within` s."""
     consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-        enable_auto_commit=False, isolation_level="read_committed",
-    )  # fmt: skip
+        *topics,
+        **KafkaConnection(bootstrap).client_config("hookstream-bench"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
     await consumer.start()
     records: list[Any] = []
     deadline = time.monotonic() + within
@@ -157,7 +164,9 @@ async def latency(  # noqa: PLR0917 - one call per process under test
     produce-to-visible of those."""
     template = orjson.loads(EXAMPLE.read_bytes())
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+        **KafkaConnection(bootstrap).client_config("hookstream-bench"),
+        enable_auto_commit=False,
+        isolation_level="read_committed",
     )
     await consumer.start()
     await consumer._client.force_metadata_update()  # no public refresh
@@ -168,7 +177,9 @@ async def latency(  # noqa: PLR0917 - one call per process under test
     await consumer.seek_to_end(*partitions)
     for tp in partitions:
         await consumer.position(tp)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(
+        **KafkaConnection(bootstrap).client_config("hookstream-bench"), acks="all"
+    )
     await producer.start()
     total = int(rate * seconds)
     ours = {f"notif_{n:08d}".encode() for n in range(first, first + total)}

@@ -17,6 +17,8 @@ import signal
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from hookstream.core.kafka import KafkaConnection
+
 
 def _key(document: dict[str, object], record_key: bytes | None) -> bytes | None:
     data = document.get("data")
@@ -34,12 +36,14 @@ async def run(bootstrap: str, raw_topic: str, group: str, prefix: str) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     consumer = AIOKafkaConsumer(
         raw_topic,
-        bootstrap_servers=bootstrap,
+        **KafkaConnection(bootstrap).client_config("hookstream-bench"),
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(
+        **KafkaConnection(bootstrap).client_config("hookstream-bench"), acks="all"
+    )
     await consumer.start()
     await producer.start()
     try:

@@ -23,6 +23,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from hookstream.core.kafka import KafkaConnection
 from hookstream.sandbox.notifications import build_notification, encode, redelivery
 from hookstream.sandbox.signing import webhook_headers
 
@@ -185,7 +186,9 @@ class Traffic:
             self.ledger.bad_webhook_wrong_status.append((kind, response.status_code))
 
     async def _events(self, client: httpx.AsyncClient) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        producer = AIOKafkaProducer(
+            **KafkaConnection(self.bootstrap).client_config("hookstream-bench"), acks="all"
+        )
         await producer.start()
         try:
             async for tick in self._paced(self.events_per_second):

@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Receive, Scope, Send
 
 from hookstream.core.dataevents import event_key
+from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
 from hookstream.core.settings import Settings
 from hookstream.core.topics import RECORD_OVERHEAD_BYTES
@@ -67,7 +68,7 @@ def create_app(settings: Settings) -> IngestApp:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         writer_config = WriterConfig(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            connection=KafkaConnection.from_settings(settings),
             topics=(settings.raw_topic, settings.data_events_topic),
             produce_timeout=settings.produce_timeout_seconds,
             max_request_bytes=settings.max_body_bytes + RECORD_OVERHEAD_BYTES,

@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 
 from hookstream.core.contract import Headers
+from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
 from hookstream.ingest import metrics
 from hookstream.ingest.errors import IngestError, NotDurable
@@ -60,7 +61,7 @@ class OutgoingRecord:
 class WriterConfig:
     """How the writer talks to Kafka and drains its spool."""
 
-    bootstrap_servers: str
+    connection: KafkaConnection
     topics: tuple[str, ...] = ()  # fetched on connect, so the first produce needs no lookup
     produce_timeout: float = 0.3
     drain_batch: int = 500
@@ -240,14 +241,13 @@ class DurableWriter:
 
     async def _connect(self) -> bool:
         producer = AIOKafkaProducer(
-            bootstrap_servers=self._config.bootstrap_servers,
             acks="all",
             enable_idempotence=True,
             linger_ms=self._config.linger_ms,
             max_batch_size=self._config.max_batch_bytes,
             max_request_size=self._config.max_request_bytes,
             request_timeout_ms=self._config.request_timeout_ms,
-            client_id="hookstream-ingest",
+            **self._config.connection.client_config("hookstream-ingest"),
         )
         try:
             await producer.start()

@@ -1,15 +1,17 @@
 """Errors of the ingest. Routes raise them; `hookstream.ingest.app` maps each to its status code.
 
-IngestError
- ├── RequestRefused                the request is wrong; nothing was stored (4xx)
- │    ├── SignatureMissing         no X-Hub-Signature header (401)
- │    ├── SignatureInvalid         no configured secret produces that signature (401)
- │    ├── BodyTooLarge             the body is over the configured limit (413)
- │    ├── NotANotification         not JSON, or not an Intercom notification envelope (400)
- │    ├── NotAuthenticated         POST /events without the right bearer token (401)
- │    └── InvalidDataEvents        POST /events with events that fail validation (422)
- └── NotDurable                    neither Kafka nor the spool could take the record (503)
-      └── SpoolFull                the spool is at capacity (503)
+HookstreamError (hookstream.core.errors)
+ └── IngestError
+      ├── RequestRefused                the request is wrong; nothing was stored (4xx)
+      │    ├── SignatureMissing         no X-Hub-Signature header (401)
+      │    ├── SignatureInvalid         no configured secret produces that signature (401)
+      │    ├── BodyTooLarge             the body is over the configured limit (413)
+      │    ├── NotANotification         not JSON, or not an Intercom notification envelope
+      │    │                            (400; from the core's `NotificationInvalid`)
+      │    ├── NotAuthenticated         POST /events without the right bearer token (401)
+      │    └── InvalidDataEvents        POST /events with events that fail validation (422)
+      └── NotDurable                    neither Kafka nor the spool could take the record (503)
+           └── SpoolFull                the spool is at capacity (503)
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Any
 
 import orjson
 
+from hookstream.core.errors import HookstreamError
 
-class IngestError(Exception):
+
+class IngestError(HookstreamError):
     """Root of the ingest's errors; `status` is the HTTP status it maps to."""
 
     status = 500

@@ -24,13 +24,14 @@ from hookstream.core.contract import (
     HEADER_TOPIC,
     encode_headers,
 )
+from hookstream.core.errors import NotificationInvalid
 from hookstream.core.logs import get_logger
+from hookstream.core.notification import Notification, parse_notification
 from hookstream.core.settings import Settings
 from hookstream.ingest import metrics
 from hookstream.ingest.body import read_body
 from hookstream.ingest.durable import OutgoingRecord, write_durably
-from hookstream.ingest.errors import IngestError
-from hookstream.ingest.notification import parse_notification
+from hookstream.ingest.errors import IngestError, NotANotification
 from hookstream.ingest.signature import verify_signature
 
 log = get_logger(__name__)
@@ -113,7 +114,7 @@ class WebhookEndpoint:
                 content_length = value.decode("latin-1")
         body = await read_body(content_length, _body_chunks(receive), self._max_body_bytes)
         verify_signature(body, signature, self._secrets)
-        notification = parse_notification(body)
+        notification = _notification(body)
         headers = encode_headers(
             {
                 HEADER_TOPIC: notification.topic,
@@ -138,3 +139,11 @@ async def _body_chunks(receive: Receive) -> AsyncIterator[bytes]:
         yield message.get("body", b"")
         if not message.get("more_body", False):
             return
+
+
+def _notification(body: bytes) -> Notification:
+    try:
+        return parse_notification(body, require_envelope_type=True)
+    except NotificationInvalid as exc:
+        details = {"field": exc.field} if exc.field else {}
+        raise NotANotification(exc.detail, **details) from exc

@@ -1,26 +1,29 @@
 """Errors of the sandbox. The API's routes raise `ApiError`s; `hookstream.sandbox.app` renders
 each as Intercom's `error.list` body with its status code and the rate-limit headers.
 
-SandboxError
- ├── ApiError                       an answer the sandbox gives as Intercom would (4xx/5xx)
- │    ├── Unauthorized              missing or wrong bearer token (401 `unauthorized`)
- │    ├── NotAcceptable             no Accept header that allows JSON (406 `not_acceptable`)
- │    ├── VersionInvalid            unknown Intercom-Version (400 `intercom_version_invalid`)
- │    ├── BadRequest                body not JSON, or not an object (400 `bad_request`)
- │    ├── ParameterNotFound         a required field is missing (400 `parameter_not_found`)
- │    ├── TypeMismatch              a field has the wrong JSON type (400 `type_mismatch`)
- │    ├── Unprocessable             well-formed but invalid (422 `unprocessable_entity`)
- │    ├── RateLimited               the window's budget is spent (429 `rate_limit_exceeded`)
- │    └── Injected                  an answer forced by failure injection (any status)
- └── WebhookError                   the webhook sender cannot do what it was asked
-      ├── UnknownTopic              a topic that is not one of Intercom's
-      └── BodyFileInvalid           a body file that cannot be read
+HookstreamError (hookstream.core.errors)
+ └── SandboxError
+      ├── ApiError                       an answer the sandbox gives as Intercom would (4xx/5xx)
+      │    ├── Unauthorized              missing or wrong bearer token (401 `unauthorized`)
+      │    ├── NotAcceptable             no Accept header that allows JSON (406 `not_acceptable`)
+      │    ├── VersionInvalid            unknown Intercom-Version (400 `intercom_version_invalid`)
+      │    ├── BadRequest                body not JSON, or not an object (400 `bad_request`)
+      │    ├── ParameterNotFound         a required field is missing (400 `parameter_not_found`)
+      │    ├── TypeMismatch              a field has the wrong JSON type (400 `type_mismatch`)
+      │    ├── Unprocessable             well-formed but invalid (422 `unprocessable_entity`)
+      │    ├── RateLimited               the window's budget is spent (429 `rate_limit_exceeded`)
+      │    └── Injected                  an answer forced by failure injection (any status)
+      └── WebhookError                   the webhook sender cannot do what it was asked
+           ├── UnknownTopic              a topic that is not one of Intercom's
+           └── BodyFileInvalid           a body file that cannot be read
 """
 
 from __future__ import annotations
 
+from hookstream.core.errors import HookstreamError
 
-class SandboxError(Exception):
+
+class SandboxError(HookstreamError):
     """Root of the sandbox's errors."""
 
 

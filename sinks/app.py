@@ -38,6 +38,7 @@ from faust.contrib.asgi import faust_app_running, serve_asgi
 from mode import Service
 from prometheus_client import CollectorRegistry
 
+from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
 from hookstream.core.settings import Settings
 from hookstream.sinks.client import IntercomClient, access_token
@@ -112,9 +113,7 @@ class Sink:
         self.web_port = settings.sink_web_port if web_port is None else web_port
         self.app = SinkApp(
             settings.sink_id,
-            broker=[
-                f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")
-            ],
+            **KafkaConnection.from_settings(settings).faust_config(),
             store="memory://",
             datadir=str(settings.data_dir / settings.sink_id),
             autodiscover=False,

@@ -2,22 +2,24 @@
 class says what the sink does next (`retriable`, `retry_after`), so callers never look at
 status codes.
 
-SinkError
- └── SendFailed              a call to Intercom did not end in 2xx
-      ├── Retriable          may succeed later: retried with backoff until the retry deadline
-      │    ├── NetworkError  the connection failed or broke, or the call timed out
-      │    ├── ServerError   408, 409 or 5xx
-      │    └── RateLimited   429: sending pauses until the window resets
-      ├── EventRejected      400, 404, 422 or another 4xx: dead-lettered at once
-      └── AccessDenied       401 or 403: the token is refused; the sink stops consuming
+HookstreamError (hookstream.core.errors)
+ └── SinkError
+      └── SendFailed              a call to Intercom did not end in 2xx
+           ├── Retriable          may succeed later: retried with backoff until the retry deadline
+           │    ├── NetworkError  the connection failed or broke, or the call timed out
+           │    ├── ServerError   408, 409 or 5xx
+           │    └── RateLimited   429: sending pauses until the window resets
+           ├── EventRejected      400, 404, 422 or another 4xx: dead-lettered at once
+           └── AccessDenied       401 or 403: the token is refused; the sink stops consuming
 """
 
 from __future__ import annotations
 
+from hookstream.core.errors import HookstreamError
 from hookstream.sinks.ratelimit import RateHeaders
 
 
-class SinkError(Exception):
+class SinkError(HookstreamError):
     """Root of the sink's errors."""
 
 

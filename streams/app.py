@@ -14,22 +14,21 @@ from typing import Any
 import faust
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-from hookstream.core.errors import KafkaUnreachable, TopicAdminFailed
+from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
-from hookstream.core.settings import MiB, Settings
-from hookstream.core.topics import RECORD_OVERHEAD_BYTES, ensure_topics
+from hookstream.core.settings import Settings
+from hookstream.core.topics import RECORD_OVERHEAD_BYTES, TopicAdmin, ensure_topics
 from hookstream.streams import _transactions
 from hookstream.streams._monitor import LeanMonitor
 from hookstream.streams._outbox import Outbox
 from hookstream.streams._recovery import TableManager
 from hookstream.streams._table import EagerChangelogTable
 from hookstream.streams.dedup import Deduplicator
-from hookstream.streams.errors import RouteFailed, TopicAdminError
+from hookstream.streams.errors import RouteFailed
 from hookstream.streams.metrics import WorkerMetrics
 from hookstream.streams.processor import Processor
 from hookstream.streams.records import OutRecord, RawRecord
 from hookstream.streams.routes import RouteTable
-from hookstream.streams.topics import TopicAdmin
 from hookstream.streams.web import add_routes
 
 DEDUP_TABLE = "dedup"
@@ -76,10 +75,7 @@ class WorkerApp(faust.App):
     def __init__(self, settings: Settings, *, partitions: int, web_port: int, web_bind: str):
         super().__init__(
             settings.worker_id,
-            broker=[
-                f"kafka://{server.strip()}"
-                for server in settings.kafka_bootstrap_servers.split(",")
-            ],
+            **KafkaConnection.from_settings(settings).faust_config(),
             store=settings.store,
             datadir=str(settings.data_dir),
             processing_guarantee="exactly_once",
@@ -105,7 +101,7 @@ class WorkerApp(faust.App):
         )
         self.settings = settings
         self.metrics = WorkerMetrics()
-        self.topic_admin = routed_topic_admin(settings)
+        self.topic_admin = TopicAdmin(settings)
         # Every record of an event waits here for the commit of the event's offset (see
         # `streams._outbox` and `streams._transactions`).
         self.outbox = Outbox()
@@ -169,11 +165,8 @@ async def prepare_topics(settings: Settings, routes: RouteTable) -> int:
     """Create hookstream's catalogue topics (raw, dead letters, ...) and the routes file's
     fixed destinations; return the raw topic's partition count (the ingest may have created
     it with another count than the setting)."""
-    try:
-        await ensure_topics(settings)
-    except (KafkaUnreachable, TopicAdminFailed) as exc:
-        raise TopicAdminError(str(exc)) from exc
-    async with routed_topic_admin(settings) as admin:
+    await ensure_topics(settings)
+    async with TopicAdmin(settings) as admin:
         for name in sorted(routes.static_destinations()):
             await admin.ensure(name)
         partitions = await admin.partition_count(settings.raw_topic)
@@ -182,19 +175,6 @@ async def prepare_topics(settings: Settings, routes: RouteTable) -> int:
     if partitions != settings.topic_partitions:
         log.info("topic.partitions", topic=settings.raw_topic, partitions=partitions)
     return partitions
-
-
-def routed_topic_admin(settings: Settings) -> TopicAdmin:
-    """The admin that creates routed topics: the settings' partitions and replication, and
-    room for the largest body the ingest accepts (as the raw topic has)."""
-    return TopicAdmin(
-        settings.kafka_bootstrap_servers,
-        partitions=settings.topic_partitions,
-        replication=settings.topic_replication,
-        configs={
-            "max.message.bytes": str(max(2 * MiB, settings.max_body_bytes + RECORD_OVERHEAD_BYTES))
-        },
-    )
 
 
 def build_app(

@@ -12,10 +12,11 @@ import click
 import faust
 import uvloop
 
+from hookstream.core.errors import KafkaUnreachable, TopicAdminFailed
 from hookstream.core.logs import configure_logging, get_logger
 from hookstream.core.settings import Settings, load_settings
 from hookstream.streams.app import build_app, prepare_topics
-from hookstream.streams.errors import RouteFailed, RoutesFileError, TopicAdminError
+from hookstream.streams.errors import RouteFailed, RoutesFileError
 from hookstream.streams.routes import RouteTable, load_routes
 from hookstream.streams.state import LocalState
 
@@ -153,7 +154,7 @@ def _run(
     asyncio.set_event_loop(loop)
     try:
         partitions = loop.run_until_complete(prepare_topics(settings, routes))
-    except TopicAdminError as exc:
+    except (KafkaUnreachable, TopicAdminFailed) as exc:
         loop.close()
         raise click.ClickException(str(exc)) from exc
     app = build_app(settings, routes, partitions=partitions, web_port=web_port, web_bind=web_bind)

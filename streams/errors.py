@@ -1,23 +1,26 @@
 """Errors of the streams worker.
 
-StreamsError
- ├── RoutesFileError          the routes file cannot be read or does not validate
- ├── TopicAdminError          topics could not be listed or created
- └── RejectedRecord           a raw record cannot be processed: it goes to the dead-letter topic
-      ├── NotJson             the value is not JSON
-      ├── NotANotification    the JSON is not an Intercom notification (no object, no topic)
-      ├── MissingId           a notification other than `ping` without an id
-      └── RouteFailed         a destination is not a valid topic name or cannot be created
+HookstreamError (hookstream.core.errors)
+ ├── NotificationInvalid      the raw value is not a notification: dead-lettered with `reason`
+ │                            (NotJson, NotANotification, MissingId: the core's envelope parser)
+ ├── TopicAdminFailed         topics could not be listed or created (the core's topic admin)
+ └── StreamsError
+      ├── RoutesFileError     the routes file cannot be read or does not validate
+      └── RejectedRecord      a raw record cannot be processed: it goes to the dead-letter topic
+           └── RouteFailed    a destination is not a valid topic name or cannot be created
 
-Every `RejectedRecord` carries `reason`, the short code the dead letter's
-`hookstream-dlq-reason` header carries. None is retriable: retrying the same bytes gives the
-same answer, so the worker dead-letters and moves on.
+Every rejection (`Rejection`: a `NotificationInvalid` or a `RejectedRecord`) carries `reason`,
+the short code the dead letter's `hookstream-dlq-reason` header carries, and `detail`. None is
+retriable: retrying the same bytes gives the same answer, so the worker dead-letters and moves
+on.
 """
 
 from __future__ import annotations
 
+from hookstream.core.errors import HookstreamError, NotificationInvalid
 
-class StreamsError(Exception):
+
+class StreamsError(HookstreamError):
     """Root of the errors raised by the streams worker."""
 
     retriable = False
@@ -25,12 +28,6 @@ class StreamsError(Exception):
 
 class RoutesFileError(StreamsError):
     """The routes file cannot be read or does not validate."""
-
-
-class TopicAdminError(StreamsError):
-    """Topics could not be listed or created on the cluster."""
-
-    retriable = True
 
 
 class RejectedRecord(StreamsError):
@@ -43,25 +40,11 @@ class RejectedRecord(StreamsError):
         self.detail = detail
 
 
-class NotJson(RejectedRecord):
-    """The record's value is not JSON (or is empty)."""
-
-    reason = "not-json"
-
-
-class NotANotification(RejectedRecord):
-    """The JSON is not an Intercom notification: not an object, or no string `topic`."""
-
-    reason = "not-a-notification"
-
-
-class MissingId(RejectedRecord):
-    """A notification other than `ping` has no string `id` to deduplicate it by."""
-
-    reason = "missing-id"
-
-
 class RouteFailed(RejectedRecord):
     """A destination of the notification is not a valid topic name or cannot be created."""
 
     reason = "route-failed"
+
+
+Rejection = (NotificationInvalid, RejectedRecord)
+"""What the worker dead-letters (to catch): both carry `reason` and `detail`."""

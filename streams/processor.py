@@ -12,11 +12,12 @@ import enum
 import time
 from typing import Protocol
 
+from hookstream.core.errors import NotificationInvalid, TopicAdminFailed
 from hookstream.core.logs import get_logger
+from hookstream.core.notification import parse_notification
 from hookstream.streams.dedup import Deduplicator, id_key, position_key
-from hookstream.streams.errors import RejectedRecord, RouteFailed, TopicAdminError
+from hookstream.streams.errors import RejectedRecord, Rejection, RouteFailed
 from hookstream.streams.metrics import WorkerMetrics
-from hookstream.streams.notification import parse_notification
 from hookstream.streams.records import OutRecord, RawRecord, dead_letter, routed_record
 from hookstream.streams.routes import RouteTable
 
@@ -34,7 +35,7 @@ class TopicEnsurer(Protocol):
     """Creates a topic unless it exists."""
 
     async def ensure(self, name: str) -> None:
-        """Create topic `name` unless it exists (raises `TopicAdminError`)."""
+        """Create topic `name` unless it exists (raises `TopicAdminFailed`)."""
 
 
 class Outcome(enum.Enum):
@@ -71,7 +72,7 @@ class Processor:
         the worker (the transaction is then aborted and the record processed again)."""
         self.metrics.processed += 1
         try:
-            notification = parse_notification(raw.value)
+            notification = parse_notification(raw.value, require_envelope_type=False)
             if notification.id is not None:
                 key = id_key(notification.id)
             else:
@@ -89,7 +90,7 @@ class Processor:
             records = [routed_record(raw, notification, d) for d in destinations]
             for record in records:
                 self.sink.send(record)
-        except RejectedRecord as rejected:
+        except Rejection as rejected:
             return await self._dead_letter(raw, rejected)
         self.dedup.remember(key)
         for record in records:
@@ -100,10 +101,12 @@ class Processor:
     async def _ensure_topic(self, name: str) -> None:
         try:
             await self.topics.ensure(name)
-        except TopicAdminError as exc:
+        except TopicAdminFailed as exc:
             raise RouteFailed(str(exc)) from exc
 
-    async def _dead_letter(self, raw: RawRecord, rejected: RejectedRecord) -> Outcome:
+    async def _dead_letter(
+        self, raw: RawRecord, rejected: NotificationInvalid | RejectedRecord
+    ) -> Outcome:
         here = position_key(raw.topic, raw.partition, raw.offset)
         if self.dedup.is_duplicate(here):  # the same record again, after a crash
             self.metrics.duplicates += 1

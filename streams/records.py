@@ -15,7 +15,7 @@ from hookstream.core.contract import (
     Headers,
     encode_headers,
 )
-from hookstream.streams.notification import Notification
+from hookstream.core.notification import Notification
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from hookstream.core.errors import HookstreamError
+from hookstream.ingest.errors import IngestError
+from hookstream.sandbox.errors import SandboxError
+from hookstream.sinks.errors import SinkError
+from hookstream.streams.errors import StreamsError
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("ingest", "streams", "sinks", "sandbox")
 
@@ -140,3 +146,8 @@ def test_the_rules_themselves(source: str, imported: str, allowed: bool) -> None
 def test_the_walk_sees_every_package() -> None:
     packages = {_package_of(module) for module, _path in _source_files()}
     assert set(ALLOWED) <= packages
+
+
+def test_every_package_error_root_derives_from_hookstream_error() -> None:
+    for root in (IngestError, StreamsError, SinkError, SandboxError):
+        assert issubclass(root, HookstreamError), root

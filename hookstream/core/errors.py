@@ -1,13 +1,21 @@
-"""Errors of hookstream's shared layer.
+"""The root of every hookstream error, and the errors of the shared core.
 
 HookstreamError
  ├── LocalKafkaError      the local broker could not be fetched, formatted, started or stopped
- ├── KafkaUnreachable     no broker answered within the bounded wait (operator commands)
+ ├── KafkaUnreachable     no broker answered within the bounded wait
  ├── TopicNotFound        an operator command names a topic that does not exist
- ├── TopicAdminFailed     the broker refused to create or describe a topic
+ ├── TopicAdminFailed     the broker refused to create or describe a topic (`retriable`)
  ├── ReplayFailed         a replay could not produce or commit (what moved is reported)
- └── DataEventInvalid     a data event fails validation (`errors`: one FieldError per problem)
-      └── DataEventsInvalid   a list of data events fails validation (`items`: errors by index)
+ ├── NotificationInvalid  bytes that are not an Intercom notification (`reason`, `field`)
+ │    ├── NotJson             empty, or not JSON
+ │    ├── NotANotification    not an object, no `topic`, or (at the ingest) not the envelope type
+ │    └── MissingId           a notification other than `ping` without a string `id`
+ ├── DataEventInvalid     a data event fails validation (`errors`: one FieldError per problem)
+ │    └── DataEventsInvalid   a list of data events fails validation (`items`: errors by index)
+ ├── IngestError          the ingest's errors (`hookstream.ingest.errors`)
+ ├── StreamsError         the worker's errors (`hookstream.streams.errors`)
+ ├── SinkError            the sink's errors (`hookstream.sinks.errors`)
+ └── SandboxError         the sandbox's errors (`hookstream.sandbox.errors`)
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from dataclasses import dataclass
 
 
 class HookstreamError(Exception):
-    """Root of the errors raised by the shared `hookstream` package."""
+    """Root of every error hookstream raises; each package's own root derives from it."""
 
 
 class LocalKafkaError(HookstreamError):
@@ -32,12 +40,47 @@ class TopicNotFound(HookstreamError):
 
 
 class TopicAdminFailed(HookstreamError):
-    """The broker refused to create or describe a topic (the message says why)."""
+    """The broker refused to create or describe a topic, or did not answer (the message says
+    why). Retriable: creating a topic again may succeed."""
+
+    retriable = True
 
 
 class ReplayFailed(HookstreamError):
     """A replay could not produce a record or commit its progress; the message says what
     was moved before it stopped."""
+
+
+class NotificationInvalid(HookstreamError):
+    """Bytes that are not an Intercom notification. `reason` is the short code a dead letter's
+    `hookstream-dlq-reason` header carries; `field` names the envelope field at fault, if one.
+    Never retriable: the same bytes give the same answer."""
+
+    reason = "invalid-notification"
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class NotJson(NotificationInvalid):
+    """The bytes are empty or not JSON."""
+
+    reason = "not-json"
+
+
+class NotANotification(NotificationInvalid):
+    """The JSON is not an Intercom notification: not an object, no string `topic`, or (where
+    required) not `"type": "notification_event"`."""
+
+    reason = "not-a-notification"
+
+
+class MissingId(NotificationInvalid):
+    """A notification other than `ping` has no string `id` to deduplicate it by."""
+
+    reason = "missing-id"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,21 @@
-"""Kafka clients for the operator commands: started within a bounded wait, closed by their
-context manager, foreign errors translated once into `hookstream.core.errors`."""
+"""The one Kafka client factory: how every hookstream client reaches Kafka.
+
+`KafkaConnection` holds the connection settings (`KAFKA_*`) and builds the connection
+arguments of every client: aiokafka's producers, consumers and admin clients
+(`client_config`), and Faust's apps (`faust_config`). The ingest's producer, the worker, the
+sink, the topic admin, the operator commands and the benchmarks all take theirs from here, so
+a connection setting is added in one place.
+
+The context managers below are the operator commands' clients: started within a bounded wait,
+closed on exit, foreign errors translated once into `hookstream.core.errors`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -14,13 +23,47 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from hookstream.core.errors import KafkaUnreachable, TopicAdminFailed, TopicNotFound
+from hookstream.core.settings import Settings
 
 T = TypeVar("T")
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
-def _unreachable(bootstrap: str, wait_seconds: float, exc: BaseException) -> KafkaUnreachable:
+@dataclass(frozen=True, slots=True)
+class KafkaConnection:
+    """Where Kafka is and how to connect to it."""
+
+    bootstrap_servers: str
+    """Comma-separated `host:port` pairs."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KafkaConnection:
+        """The connection the settings describe."""
+        return cls(bootstrap_servers=settings.kafka_bootstrap_servers)
+
+    def with_bootstrap(self, bootstrap: str | None) -> KafkaConnection:
+        """The same connection to other bootstrap servers (an operator's `--bootstrap`)."""
+        return self if not bootstrap else replace(self, bootstrap_servers=bootstrap)
+
+    @property
+    def bootstrap_list(self) -> list[str]:
+        """The bootstrap servers, one `host:port` each."""
+        return [server.strip() for server in self.bootstrap_servers.split(",") if server.strip()]
+
+    def client_config(self, client_id: str) -> dict[str, Any]:
+        """The connection arguments of an aiokafka producer, consumer or admin client."""
+        return {"bootstrap_servers": self.bootstrap_servers, "client_id": client_id}
+
+    def faust_config(self) -> dict[str, Any]:
+        """The connection arguments of a `faust.App`."""
+        return {"broker": [f"kafka://{server}" for server in self.bootstrap_list]}
+
+
+def _unreachable(
+    connection: KafkaConnection, wait_seconds: float, exc: BaseException
+) -> KafkaUnreachable:
+    bootstrap = connection.bootstrap_servers
     if isinstance(exc, TimeoutError):
         return KafkaUnreachable(
             f"cannot reach Kafka at {bootstrap}: no answer in {wait_seconds:g} s"
@@ -28,12 +71,12 @@ def _unreachable(bootstrap: str, wait_seconds: float, exc: BaseException) -> Kaf
     return KafkaUnreachable(f"cannot reach Kafka at {bootstrap}: {exc}")
 
 
-async def _start(client: Any, bootstrap: str, wait_seconds: float) -> None:
+async def _start(client: Any, connection: KafkaConnection, wait_seconds: float) -> None:
     try:
         async with asyncio.timeout(wait_seconds):
             await client.start()
     except (TimeoutError, KafkaConnectionError) as exc:
-        raise _unreachable(bootstrap, wait_seconds, exc) from exc
+        raise _unreachable(connection, wait_seconds, exc) from exc
 
 
 async def bounded(awaitable: Awaitable[T], *, what: str, wait_seconds: float) -> T:
@@ -50,43 +93,43 @@ async def bounded(awaitable: Awaitable[T], *, what: str, wait_seconds: float) ->
 
 @asynccontextmanager
 async def admin_client(
-    bootstrap: str, *, wait_seconds: float
+    connection: KafkaConnection, *, wait_seconds: float, client_id: str = "hookstream-ops"
 ) -> AsyncIterator[AIOKafkaAdminClient]:
     """A started admin client whose requests give up after `wait_seconds`."""
     client = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id="hookstream-ops",
+        **connection.client_config(client_id),
         request_timeout_ms=max(1000, int(wait_seconds * 1000)),
     )
     try:
-        await _start(client, bootstrap, wait_seconds)
+        await _start(client, connection, wait_seconds)
         yield client
     finally:
         await client.close()
 
 
 @asynccontextmanager
-async def consumer(bootstrap: str, *, wait_seconds: float, **config: Any) -> AsyncIterator[Any]:
+async def consumer(
+    connection: KafkaConnection, *, wait_seconds: float, **config: Any
+) -> AsyncIterator[Any]:
     """A started consumer (no subscription: callers assign partitions)."""
     client = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        client_id="hookstream-ops",
-        enable_auto_commit=False,
-        **config,
+        **connection.client_config("hookstream-ops"), enable_auto_commit=False, **config
     )
     try:
-        await _start(client, bootstrap, wait_seconds)
+        await _start(client, connection, wait_seconds)
         yield client
     finally:
         await client.stop()
 
 
 @asynccontextmanager
-async def producer(bootstrap: str, *, wait_seconds: float, **config: Any) -> AsyncIterator[Any]:
+async def producer(
+    connection: KafkaConnection, *, wait_seconds: float, **config: Any
+) -> AsyncIterator[Any]:
     """A started producer."""
-    client = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="hookstream-ops", **config)
+    client = AIOKafkaProducer(**connection.client_config("hookstream-ops"), **config)
     try:
-        await _start(client, bootstrap, wait_seconds)
+        await _start(client, connection, wait_seconds)
         yield client
     finally:
         await client.stop()

@@ -13,16 +13,21 @@ Strimzi. The raw topic and its dead letters carry whole webhook bodies, so their
 default, 1 MiB + 12 bytes per batch, would refuse the largest body the ingest accepts).
 
 `ensure_topics(settings)` creates the missing ones and leaves existing ones as they are (dev
-mode and `hookstream topics create` call it; a service may at start);
+mode, `hookstream topics create` and the worker at start call it);
 `describe_topics(settings)` reports them, and the routed `<prefix>*` topics that exist.
+`TopicAdmin` creates the worker's routed topics on first use (a routes file may name any
+topic, and Intercom has more than a hundred): one admin client per process, an async context
+manager. Every topic is created by the code in this module.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -30,7 +35,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from hookstream.core import kafka
 from hookstream.core.errors import TopicAdminFailed
-from hookstream.core.kafka import DEFAULT_CONNECT_TIMEOUT, TopicLayout
+from hookstream.core.kafka import DEFAULT_CONNECT_TIMEOUT, KafkaConnection, TopicLayout
+from hookstream.core.logs import get_logger
 from hookstream.core.settings import MiB, Settings
 
 DAY_MS = 24 * 3600 * 1000
@@ -42,6 +48,19 @@ KEY_CONFIGS = ("cleanup.policy", "retention.ms", "min.insync.replicas", "max.mes
 
 _TOPIC_ALREADY_EXISTS = 36
 _DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs `config_source`: set on the topic itself
+
+log = get_logger(__name__)
+
+
+def max_message_bytes(settings: Settings) -> int:
+    """`max.message.bytes` of the topics that carry whole webhook bodies (raw, its dead
+    letters, routed): the largest body the ingest accepts plus key, headers and framing."""
+    return max(2 * MiB, settings.max_body_bytes + RECORD_OVERHEAD_BYTES)
+
+
+def routed_topic_configs(settings: Settings) -> dict[str, str]:
+    """The configs of a routed topic: room for the largest body, as the raw topic has."""
+    return {"max.message.bytes": str(max_message_bytes(settings))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +76,7 @@ class TopicSpec:
 
 def topic_catalogue(settings: Settings) -> list[TopicSpec]:
     """hookstream's own topics (raw, data events and their dead-letter topics)."""
-    body_bytes = str(max(2 * MiB, settings.max_body_bytes + RECORD_OVERHEAD_BYTES))
+    body_bytes = str(max_message_bytes(settings))
     common = {
         "cleanup.policy": "delete",
         "min.insync.replicas": str(min(2, settings.topic_replication)),
@@ -96,9 +115,9 @@ async def ensure_topics(
 ) -> list[EnsuredTopic]:
     """Create the catalogue topics that do not exist; leave the others as they are. Idempotent,
     and safe against a concurrent creator. Raises `KafkaUnreachable` or `TopicAdminFailed`."""
-    bootstrap = bootstrap or settings.kafka_bootstrap_servers
+    connection = KafkaConnection.from_settings(settings).with_bootstrap(bootstrap)
     catalogue = topic_catalogue(settings)
-    async with kafka.admin_client(bootstrap, wait_seconds=wait_seconds) as admin:
+    async with kafka.admin_client(connection, wait_seconds=wait_seconds) as admin:
         existing = await kafka.topic_layouts(admin, wait_seconds=wait_seconds)
         missing = [spec for spec in catalogue if spec.name not in existing]
         created = await _create(admin, missing, wait_seconds=wait_seconds) if missing else set()
@@ -129,6 +148,7 @@ async def _create(
         code = error["error_code"]
         if code == 0:
             created.add(error["topic"])
+            log.info("topic.created", topic=error["topic"])
         elif code != _TOPIC_ALREADY_EXISTS:  # another creator won the race: fine
             message = error.get("error_message") or f"error code {code}"
             raise TopicAdminFailed(f"cannot create topic {error['topic']!r}: {message}")
@@ -202,9 +222,9 @@ async def describe_topics(
 ) -> list[TopicDescription]:
     """The catalogue topics (also those missing), then the routed topics that exist (names
     starting with HOOKSTREAM_ROUTE_PREFIX), with partitions, configs and offsets."""
-    bootstrap = bootstrap or settings.kafka_bootstrap_servers
+    connection = KafkaConnection.from_settings(settings).with_bootstrap(bootstrap)
     catalogue = topic_catalogue(settings)
-    async with kafka.admin_client(bootstrap, wait_seconds=wait_seconds) as admin:
+    async with kafka.admin_client(connection, wait_seconds=wait_seconds) as admin:
         layouts = await kafka.topic_layouts(admin, wait_seconds=wait_seconds)
         wanted: list[tuple[str, str, TopicSpec | None]] = [
             (spec.name, spec.role, spec) for spec in catalogue
@@ -219,7 +239,7 @@ async def describe_topics(
         present = [name for name, _role, _spec in wanted if name in layouts]
         configs = await _configs(admin, present, wait_seconds=wait_seconds) if present else {}
     offsets = await _offsets(
-        bootstrap, [layouts[name] for name in present], wait_seconds=wait_seconds
+        connection, [layouts[name] for name in present], wait_seconds=wait_seconds
     )
     descriptions: list[TopicDescription] = []
     for name, role, spec in wanted:
@@ -276,12 +296,12 @@ async def _configs(
 
 
 async def _offsets(
-    bootstrap: str, layouts: list[TopicLayout], *, wait_seconds: float
+    connection: KafkaConnection, layouts: list[TopicLayout], *, wait_seconds: float
 ) -> dict[str, list[PartitionOffsets]]:
     partitions = [TopicPartition(t.name, p) for t in layouts for p in range(t.partitions)]
     if not partitions:
         return {}
-    async with kafka.consumer(bootstrap, wait_seconds=wait_seconds) as consumer:
+    async with kafka.consumer(connection, wait_seconds=wait_seconds) as consumer:
         starts = await kafka.bounded(
             consumer.beginning_offsets(partitions), what="read offsets", wait_seconds=wait_seconds
         )
@@ -292,3 +312,77 @@ async def _offsets(
     for tp in partitions:
         result.setdefault(tp.topic, []).append(PartitionOffsets(tp.partition, starts[tp], ends[tp]))
     return result
+
+
+class TopicAdmin:
+    """Creates topics with the settings' partitions, replication and routed-topic configs,
+    once each; one admin client, opened and closed as an async context manager (or
+    `start`/`close`: both harmless twice). Raises `TopicAdminFailed`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        client_id: str = "hookstream-worker-admin",
+        wait_seconds: float = DEFAULT_CONNECT_TIMEOUT,
+    ) -> None:
+        self.partitions = settings.topic_partitions
+        self.replication = settings.topic_replication
+        self.configs = routed_topic_configs(settings)
+        self._connection = KafkaConnection.from_settings(settings)
+        self._client_id = client_id
+        self._wait_seconds = wait_seconds
+        self._stack: AsyncExitStack | None = None
+        self._client: AIOKafkaAdminClient | None = None
+        self._known: set[str] = set()
+
+    async def start(self) -> None:
+        """Connect and learn which topics exist."""
+        if self._stack is not None:
+            return
+        async with AsyncExitStack() as stack:
+            client = await stack.enter_async_context(
+                kafka.admin_client(
+                    self._connection, wait_seconds=self._wait_seconds, client_id=self._client_id
+                )
+            )
+            layouts = await kafka.topic_layouts(client, wait_seconds=self._wait_seconds)
+            self._known = set(layouts)
+            self._client, self._stack = client, stack.pop_all()
+
+    async def close(self) -> None:
+        """Disconnect."""
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def ensure(self, name: str) -> None:
+        """Create topic `name` unless it exists."""
+        if name in self._known:
+            return
+        spec = TopicSpec(name, "routed", self.partitions, self.replication, self.configs)
+        await _create(self._started(), [spec], wait_seconds=self._wait_seconds)
+        self._known.add(name)
+
+    async def partition_count(self, name: str) -> int | None:
+        """How many partitions topic `name` has; None when it does not exist."""
+        layouts = await kafka.topic_layouts(self._started(), wait_seconds=self._wait_seconds)
+        layout = layouts.get(name)
+        return None if layout is None else layout.partitions
+
+    def _started(self) -> AIOKafkaAdminClient:
+        if self._client is None:
+            raise TopicAdminFailed("the topic admin is not started")
+        return self._client

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from hookstream.core import kafka
 from hookstream.core.contract import HEADER_DLQ_REASON, decode_headers
 from hookstream.core.errors import HookstreamError
+from hookstream.core.kafka import KafkaConnection
 from hookstream.core.settings import Settings, load_settings
 from hookstream.core.topics import (
     RECORD_OVERHEAD_BYTES,
@@ -280,7 +281,7 @@ def tail_command(  # click passes the options by name
         result = _run(
             settings,
             tail(
-                bootstrap,
+                KafkaConnection.from_settings(settings).with_bootstrap(bootstrap),
                 options,
                 on_record=show,
                 on_ready=ready,
@@ -414,7 +415,7 @@ def replay_command(  # click passes the options by name
     summary = _run(
         settings,
         replay(
-            bootstrap,
+            KafkaConnection.from_settings(settings).with_bootstrap(bootstrap),
             dlq_topic,
             record_filter=record_filter,
             target=target,

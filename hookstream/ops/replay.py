@@ -36,6 +36,7 @@ from hookstream.core.contract import (
     decode_headers,
 )
 from hookstream.core.errors import ReplayFailed, TopicAdminFailed, TopicNotFound
+from hookstream.core.kafka import KafkaConnection
 from hookstream.ops.ledger import Ledger, PartitionPass
 
 GROUP_PREFIX = "hookstream-replay."
@@ -153,7 +154,7 @@ class _Event:
 
 
 async def replay(
-    bootstrap: str,
+    connection: KafkaConnection,
     dlq_topic: str,
     *,
     record_filter: ReplayFilter,
@@ -174,7 +175,7 @@ async def replay(
     summary = ReplaySummary(dlq_topic, group, dry_run)
     async with AsyncExitStack() as stack:
         admin = await stack.enter_async_context(
-            kafka.admin_client(bootstrap, wait_seconds=wait_seconds)
+            kafka.admin_client(connection, wait_seconds=wait_seconds)
         )
         layouts = await kafka.topic_layouts(admin, wait_seconds=wait_seconds)
         if dlq_topic not in layouts:
@@ -189,7 +190,7 @@ async def replay(
         )
         consumer = await stack.enter_async_context(
             kafka.consumer(
-                bootstrap,
+                connection,
                 wait_seconds=wait_seconds,
                 group_id=group,
                 isolation_level="read_committed",
@@ -200,7 +201,7 @@ async def replay(
         if not dry_run:
             producer = await stack.enter_async_context(
                 kafka.producer(
-                    bootstrap,
+                    connection,
                     wait_seconds=wait_seconds,
                     acks="all",
                     enable_idempotence=True,

@@ -12,6 +12,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from hookstream.core import kafka
 from hookstream.core.errors import TopicNotFound
+from hookstream.core.kafka import KafkaConnection
 
 RecordCallback = Callable[[ConsumerRecord[bytes, bytes]], None]
 _POLL_SECONDS = 0.5
@@ -41,7 +42,7 @@ class TailResult:
 
 
 async def tail(
-    bootstrap: str,
+    connection: KafkaConnection,
     options: TailOptions,
     *,
     on_record: RecordCallback,
@@ -52,7 +53,7 @@ async def tail(
     `max_records` or `idle_seconds` (forever when neither is set). `on_ready(partitions)` is
     called once positioned, before the first record. Raises `KafkaUnreachable`,
     `TopicNotFound` or `TopicAdminFailed`."""
-    async with kafka.admin_client(bootstrap, wait_seconds=wait_seconds) as admin:
+    async with kafka.admin_client(connection, wait_seconds=wait_seconds) as admin:
         layout = await kafka.require_topic(admin, options.topic, wait_seconds=wait_seconds)
     chosen = list(options.partitions) or list(range(layout.partitions))
     unknown = sorted(set(chosen) - set(range(layout.partitions)))
@@ -62,7 +63,7 @@ async def tail(
         )
     isolation = "read_committed" if options.read_committed else "read_uncommitted"
     async with kafka.consumer(
-        bootstrap, wait_seconds=wait_seconds, isolation_level=isolation
+        connection, wait_seconds=wait_seconds, isolation_level=isolation
     ) as consumer:
         assigned = [TopicPartition(options.topic, p) for p in chosen]
         consumer.assign(assigned)

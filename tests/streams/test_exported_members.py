@@ -10,23 +10,18 @@ def test_public_names_of_the_streams_package_are_pinned() -> None:
     assert sorted(streams.__all__) == sorted(
         [
             "Deduplicator",
-            "MissingId",
-            "NotANotification",
-            "NotJson",
-            "Notification",
             "OutRecord",
             "Outcome",
             "Processor",
             "RawRecord",
             "RejectedRecord",
+            "Rejection",
             "RouteFailed",
             "RouteTable",
             "RoutesFileError",
             "StreamsError",
-            "TopicAdminError",
             "WorkerMetrics",
             "load_routes",
-            "parse_notification",
         ]
     )
     for name in streams.__all__:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from hookstream.core.contract import decode_headers
+from hookstream.core.errors import TopicAdminFailed
 from hookstream.streams.dedup import Deduplicator
-from hookstream.streams.errors import RouteFailed, TopicAdminError
+from hookstream.streams.errors import RouteFailed
 from hookstream.streams.metrics import WorkerMetrics
 from hookstream.streams.processor import Outcome, Processor
 from hookstream.streams.records import OutRecord, RawRecord
@@ -33,7 +34,7 @@ class Topics:
 
     async def ensure(self, name: str) -> None:
         if name in self.broken:
-            raise TopicAdminError(f"cannot create {name}")
+            raise TopicAdminFailed(f"cannot create {name}")
         if name not in self.created:
             self.created.append(name)
 

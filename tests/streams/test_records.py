@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from hookstream.core.contract import decode_headers
-from hookstream.streams.notification import Notification
+from hookstream.core.notification import Notification
 from hookstream.streams.records import RawRecord, dead_letter, routed_record
 
 
