@@ -35,7 +35,7 @@ from bench.sink_common import (
     unique_topic,
     wait_until,
 )
-from hookstream.core.settings import Settings
+from hookstream.core.settings import SinkSettings
 from hookstream.sinks.client import limits_from, request_headers, timeout_from
 
 
@@ -47,10 +47,10 @@ def arrival_rate(entries: list[dict[str, Any]]) -> float:
 
 async def bare_loop(box: Sandbox, count: int, concurrency: int) -> float:
     """POST `count` bodies with `concurrency` workers over one client set up as the sink's."""
-    settings = Settings(
+    settings = SinkSettings(
         intercom_access_token=TOKEN,
         intercom_api_base_url=box.url,
-        sink_concurrency=concurrency,
+        concurrency=concurrency,
     )
     bodies = [orjson.dumps(event(n)) for n in range(count)]
     bodies.reverse()

@@ -62,19 +62,19 @@ class IngestApp(FastAPI):
 
 def create_app(settings: Settings) -> IngestApp:
     """The ingest app for `settings`. Refuses to build without a client secret."""
-    if not settings.client_secrets:
+    if not settings.ingest.client_secrets:
         raise ValueError("set INTERCOM_CLIENT_SECRET (or INTERCOM_CLIENT_SECRETS) for the ingest")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         writer_config = WriterConfig(
-            connection=KafkaConnection.from_settings(settings),
-            topics=(settings.raw_topic, settings.data_events_topic),
-            produce_timeout=settings.produce_timeout_seconds,
-            max_request_bytes=settings.max_body_bytes + RECORD_OVERHEAD_BYTES,
+            connection=KafkaConnection.from_settings(settings.kafka),
+            topics=(settings.topics.raw, settings.topics.data_events),
+            produce_timeout=settings.ingest.produce_timeout_seconds,
+            max_request_bytes=settings.topics.max_body_bytes + RECORD_OVERHEAD_BYTES,
         )
         async with (
-            await Spool.open(settings.spool_path, settings.spool_max_bytes) as spool,
+            await Spool.open(settings.ingest.spool_path, settings.ingest.spool_max_bytes) as spool,
             DurableWriter(writer_config, spool) as writer,
         ):
             app.state.writer = writer
@@ -143,7 +143,7 @@ def create_app(settings: Settings) -> IngestApp:
         events = await accept_data_events(request, settings)
         writer: DurableWriter = request.app.state.writer
         for event in events:
-            record = OutgoingRecord(settings.data_events_topic, event_key(event), event.body(), [])
+            record = OutgoingRecord(settings.topics.data_events, event_key(event), event.body(), [])
             await write_durably(writer, record)
         metrics.REQUESTS.labels(EVENTS_PATH, "accepted").inc()
         return json_response({"status": "accepted", "events": len(events)}, 202)

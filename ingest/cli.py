@@ -26,14 +26,14 @@ def ingest_command(host: str | None, port: int | None, workers: int | None) -> N
     SIGTERM stops intake, finishes requests in flight, drains and flushes, then exits.
     """
     settings = load_settings()
-    if not settings.client_secrets:
+    if not settings.ingest.client_secrets:
         raise click.UsageError("set INTERCOM_CLIENT_SECRET (or INTERCOM_CLIENT_SECRETS)")
     uvicorn.run(
         "hookstream.ingest.server:app_from_environment",
         factory=True,
-        host=host or settings.ingest_host,
-        port=port if port is not None else settings.ingest_port,
-        workers=workers or settings.ingest_workers,
+        host=host or settings.ingest.host,
+        port=port if port is not None else settings.ingest.port,
+        workers=workers or settings.ingest.workers,
         loop="uvloop",
         http="httptools",
         access_log=False,

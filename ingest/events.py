@@ -10,30 +10,30 @@ from starlette.requests import Request
 
 from hookstream.core.dataevents import DataEvent, validate_events
 from hookstream.core.errors import DataEventInvalid, DataEventsInvalid
-from hookstream.core.settings import Settings
+from hookstream.core.settings import IngestSettings, Settings
 from hookstream.ingest.body import read_body
 from hookstream.ingest.errors import InvalidDataEvents, NotAuthenticated, RequestRefused
 
 _BEARER = "bearer "
 
 
-def check_bearer_token(header: str | None, settings: Settings) -> None:
+def check_bearer_token(header: str | None, ingest: IngestSettings) -> None:
     """Return when `header` carries HOOKSTREAM_API_TOKEN (compared in constant time)."""
-    if settings.api_token is None:
+    if ingest.api_token is None:
         raise NotAuthenticated("POST /events is disabled: HOOKSTREAM_API_TOKEN is not set")
     if not header or not header.lower().startswith(_BEARER):
         raise NotAuthenticated("an Authorization: Bearer <token> header is required")
     given = header[len(_BEARER) :].strip().encode()
-    if not hmac.compare_digest(given, settings.api_token.get_secret_value().encode()):
+    if not hmac.compare_digest(given, ingest.api_token.get_secret_value().encode()):
         raise NotAuthenticated("the bearer token is not valid")
 
 
 async def accept_data_events(request: Request, settings: Settings) -> list[DataEvent]:
     """The valid events of the request (one object or a list): all of them, or a refusal
     saying what is wrong with each invalid one."""
-    check_bearer_token(request.headers.get("authorization"), settings)
+    check_bearer_token(request.headers.get("authorization"), settings.ingest)
     body = await read_body(
-        request.headers.get("content-length"), request.stream(), settings.max_body_bytes
+        request.headers.get("content-length"), request.stream(), settings.topics.max_body_bytes
     )
     try:
         payload = orjson.loads(body)

@@ -11,5 +11,5 @@ from hookstream.ingest.app import IngestApp, create_app
 def app_from_environment() -> IngestApp:
     """Build the ingest app from the environment (uvicorn calls this once per worker)."""
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log.level, settings.log.format)
     return create_app(settings)

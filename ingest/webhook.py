@@ -77,9 +77,9 @@ class WebhookEndpoint:
     lifespan), and answers 200, or a JSON error with the status of the refusal."""
 
     def __init__(self, settings: Settings, state: State) -> None:
-        self._secrets = settings.client_secrets
-        self._raw_topic = settings.raw_topic
-        self._max_body_bytes = settings.max_body_bytes
+        self._secrets = settings.ingest.client_secrets
+        self._raw_topic = settings.topics.raw
+        self._max_body_bytes = settings.topics.max_body_bytes
         self._state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

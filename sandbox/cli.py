@@ -94,15 +94,15 @@ def sandbox_command(
     can inject latency, errors and hangs. Control API under /sandbox/ (accepted, stats,
     config, reset)."""
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log.level, settings.log.format)
     if sum([unlimited, workspace, window_limit is not None]) > 1:
         raise click.UsageError("give one of --window-limit, --workspace and --unlimited")
     limit: int | None = window_limit
     if limit is None and not unlimited:
         limit = WORKSPACE_WINDOW_LIMIT if workspace else APP_WINDOW_LIMIT
     token = access_token
-    if token is None and settings.intercom_access_token is not None:
-        token = settings.intercom_access_token.get_secret_value()
+    if token is None and settings.sink.intercom_access_token is not None:
+        token = settings.sink.intercom_access_token.get_secret_value()
     config = SandboxConfig(
         window_limit=limit,
         window_seconds=window_seconds,
@@ -117,7 +117,7 @@ def sandbox_command(
     uvicorn.run(
         app,
         host=host,
-        port=port if port is not None else settings.sandbox_port,
+        port=port if port is not None else settings.sandbox.port,
         loop="uvloop",
         http="httptools",
         access_log=False,

@@ -34,10 +34,11 @@ from typing import Any
 
 import faust
 import httpx
-from faust.contrib.asgi import faust_app_running, serve_asgi
+from faust.contrib.asgi import AsgiService, faust_app_running
 from mode import Service
 from prometheus_client import CollectorRegistry
 
+from hookstream.core.health import health_service
 from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
 from hookstream.core.settings import Settings
@@ -47,7 +48,6 @@ from hookstream.sinks.dedup import RecentlySent
 from hookstream.sinks.metrics import SinkMetrics
 from hookstream.sinks.pipeline import Pipeline, RetryPolicy
 from hookstream.sinks.ratelimit import RateBudget
-from hookstream.sinks.web import create_web_app
 
 log = get_logger(__name__)
 
@@ -62,6 +62,14 @@ COMMIT_INTERVAL_SECONDS = 1.0
 class SinkApp(faust.App):
     """`faust.App` that crashes on an agent error instead of restarting the agent past the
     records it held (which would never be acked, so nothing after them would be committed)."""
+
+    health: AsgiService | None = None
+    """The sink's health and metrics endpoints, served from the app's start."""
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        if self.health is not None:
+            await self.add_runtime_dependency(self.health)
 
     async def on_first_start(self) -> None:
         await asyncio.to_thread(Path(self.conf.datadir).mkdir, parents=True, exist_ok=True)
@@ -96,53 +104,53 @@ class Sink:
         web_port: int | None = None,
         web_host: str = "0.0.0.0",
     ) -> None:
-        access_token(settings)  # refuse to build without one
+        access_token(settings.sink)  # refuse to build without one
         self.settings = settings
         self.metrics = SinkMetrics(registry)
-        self.client = IntercomClient(settings, transport)
+        self.client = IntercomClient(settings.sink, transport)
         self.budget = RateBudget.for_replica(
-            settings.sink_rate_limit_per_minute,
-            settings.sink_replicas,
-            settings.sink_rate_window_seconds,
+            settings.sink.rate_limit_per_minute,
+            settings.sink.replicas,
+            settings.sink.rate_window_seconds,
         )
         self.dedup = RecentlySent(
-            settings.sink_dedup_window_seconds, settings.sink_dedup_max_entries
+            settings.sink.dedup_window_seconds, settings.sink.dedup_max_entries
         )
         self.pipeline: Pipeline | None = None
         self._started = asyncio.Event()
-        self.web_port = settings.sink_web_port if web_port is None else web_port
+        self.web_port = settings.sink.web_port if web_port is None else web_port
         self.app = SinkApp(
-            settings.sink_id,
-            **KafkaConnection.from_settings(settings).faust_config(),
+            settings.sink.id,
+            **KafkaConnection.from_settings(settings.kafka).faust_config(),
             store="memory://",
-            datadir=str(settings.data_dir / settings.sink_id),
+            datadir=str(settings.faust.data_dir / settings.sink.id),
             autodiscover=False,
-            topic_partitions=settings.topic_partitions,
-            topic_replication_factor=settings.topic_replication,
+            topic_partitions=settings.topics.partitions,
+            topic_replication_factor=settings.topics.replication,
             consumer_auto_offset_reset="earliest",
-            broker_commit_every=settings.sink_batch_size,
+            broker_commit_every=settings.sink.batch_size,
             broker_commit_interval=COMMIT_INTERVAL_SECONDS,
-            broker_session_timeout=settings.sink_session_timeout_seconds,
+            broker_session_timeout=settings.sink.session_timeout_seconds,
             stream_wait_empty=False,
             producer_acks=-1,
-            web_enabled=True,
+            web_enabled=False,  # `core.health` serves the endpoints (see SinkApp.on_start)
             web_port=self.web_port,
             web_bind=web_host,
             worker_redirect_stdouts=False,
         )
         self.source = self.app.topic(
-            settings.data_events_topic,
+            settings.topics.data_events,
             key_serializer="raw",
             value_serializer="raw",
             allow_empty=True,
         )
         self.dead_letter_topic = self.app.topic(
-            settings.data_events_dlq_topic, key_serializer="raw", value_serializer="raw"
+            settings.topics.data_events_dlq, key_serializer="raw", value_serializer="raw"
         )
         self.app.agent(self.source, name="send_data_events")(self._agent)
         self.app.service(type("SinkService", (_SinkService,), {"sink": self}))
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
-        serve_asgi(self.app, create_web_app(self), host=web_host, port=self.web_port)
+        self.app.health = health_service(self, host=web_host, port=self.web_port)
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -156,19 +164,19 @@ class Sink:
             dead_letters=FaustDeadLetters(self.dead_letter_topic),
             metrics=self.metrics,
             dedup=self.dedup,
-            concurrency=settings.sink_concurrency,
-            retry=RetryPolicy(deadline=settings.sink_retry_deadline_seconds),
-            max_pending=settings.sink_batch_size,
+            concurrency=settings.sink.concurrency,
+            retry=RetryPolicy(deadline=settings.sink.retry_deadline_seconds),
+            max_pending=settings.sink.batch_size,
             on_crash=self.app.crash,
         )
         self._started.set()
         log.info(
             "sink_started",
-            topic=settings.data_events_topic,
+            topic=settings.topics.data_events,
             intercom=self.client.base_url,
             calls_per_window=self.budget.calls_per_window,
             window_seconds=self.budget.window_seconds,
-            concurrency=settings.sink_concurrency,
+            concurrency=settings.sink.concurrency,
         )
 
     async def stop(self) -> None:
@@ -201,7 +209,7 @@ class Sink:
         assert pipeline is not None  # noqa: S101 - set before _started
         settings = self.settings
         batches = stream.noack_take(
-            settings.sink_batch_size, within=settings.sink_batch_within_seconds
+            settings.sink.batch_size, within=settings.sink.batch_within_seconds
         )
         async for events in batches:
             assigned = self.app.consumer.assignment()
@@ -227,10 +235,10 @@ class Sink:
 
     # -- what the web endpoints ask -------------------------------------------------------
 
-    @property
-    def crashed(self) -> bool:
-        """The app crashed."""
-        return bool(self.app.crashed)
+    def liveness_problem(self) -> str | None:
+        """`crashed` once the app crashed, else None (a refused token is not one: a restart
+        would not fix it)."""
+        return "crashed" if self.app.crashed else None
 
     def not_ready_reason(self) -> str | None:
         """Why the sink does not consume and send now, or None."""

@@ -31,19 +31,19 @@ def sink_command(web_port: int | None, web_host: str) -> None:
     SIGTERM stops intake and drains for at most 15 s.
     """
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log.level, settings.log.format)
     try:
-        access_token(settings)
+        access_token(settings.sink)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     loop = uvloop.new_event_loop()
     sink = Sink(settings, web_port=web_port, web_host=web_host)
     log.info(
         "sink_starting",
-        sink_id=settings.sink_id,
-        topic=settings.data_events_topic,
-        dlq=settings.data_events_dlq_topic,
-        intercom=settings.intercom_base_url,
+        sink_id=settings.sink.id,
+        topic=settings.topics.data_events,
+        dlq=settings.topics.data_events_dlq,
+        intercom=settings.sink.intercom_base_url,
         web_port=sink.web_port,
     )
     worker = faust.Worker(
@@ -52,7 +52,7 @@ def sink_command(web_port: int | None, web_host: str) -> None:
         quiet=True,
         override_logging=False,
         redirect_stdouts=False,
-        loglevel=settings.log_level,
+        loglevel=settings.log.level,
     )
     worker.spinner = None  # a terminal spinner has no place in a service's output
     worker.execute_from_commandline()

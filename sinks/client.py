@@ -16,7 +16,7 @@ from typing import Self
 
 import httpx
 
-from hookstream.core.settings import Settings
+from hookstream.core.settings import SinkSettings
 from hookstream.sinks.errors import (
     AccessDenied,
     EventRejected,
@@ -50,7 +50,7 @@ class Accepted:
     rate: RateHeaders
 
 
-def access_token(settings: Settings) -> str:
+def access_token(settings: SinkSettings) -> str:
     """The Intercom access token; ValueError when it is unset or empty."""
     token = settings.intercom_access_token
     value = token.get_secret_value().strip() if token is not None else ""
@@ -59,7 +59,7 @@ def access_token(settings: Settings) -> str:
     return value
 
 
-def request_headers(settings: Settings) -> dict[str, str]:
+def request_headers(settings: SinkSettings) -> dict[str, str]:
     """The headers of every call: bearer token, Intercom-Version, JSON both ways."""
     return {
         "Authorization": f"Bearer {access_token(settings)}",
@@ -70,16 +70,16 @@ def request_headers(settings: Settings) -> dict[str, str]:
     }
 
 
-def timeout_from(settings: Settings) -> httpx.Timeout:
+def timeout_from(settings: SinkSettings) -> httpx.Timeout:
     """One call's timeout; waiting for a pooled connection counts too."""
-    return httpx.Timeout(settings.sink_request_timeout_seconds)
+    return httpx.Timeout(settings.request_timeout_seconds)
 
 
-def limits_from(settings: Settings) -> httpx.Limits:
+def limits_from(settings: SinkSettings) -> httpx.Limits:
     """A pool as large as the calls in flight, all kept alive."""
     return httpx.Limits(
-        max_connections=settings.sink_concurrency,
-        max_keepalive_connections=settings.sink_concurrency,
+        max_connections=settings.concurrency,
+        max_keepalive_connections=settings.concurrency,
         keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
     )
 
@@ -87,7 +87,7 @@ def limits_from(settings: Settings) -> httpx.Limits:
 class IntercomClient:
     """Sends data events to Intercom. Use `async with`, or `open()` and `aclose()`."""
 
-    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(self, settings: SinkSettings, transport: httpx.AsyncBaseTransport | None = None):
         self._settings = settings
         self._transport = transport
         self._client: httpx.AsyncClient | None = None

@@ -14,6 +14,7 @@ from typing import Any
 import faust
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
+from hookstream.core.health import health_service
 from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
 from hookstream.core.settings import Settings
@@ -29,7 +30,6 @@ from hookstream.streams.metrics import WorkerMetrics
 from hookstream.streams.processor import Processor
 from hookstream.streams.records import OutRecord, RawRecord
 from hookstream.streams.routes import RouteTable
-from hookstream.streams.web import add_routes
 
 DEDUP_TABLE = "dedup"
 # RocksDB sized for a worker that must stay small. Faust opens one database per partition,
@@ -74,24 +74,26 @@ class WorkerApp(faust.App):
 
     def __init__(self, settings: Settings, *, partitions: int, web_port: int, web_bind: str):
         super().__init__(
-            settings.worker_id,
-            **KafkaConnection.from_settings(settings).faust_config(),
-            store=settings.store,
-            datadir=str(settings.data_dir),
+            settings.worker.id,
+            **KafkaConnection.from_settings(settings.kafka).faust_config(),
+            store=settings.faust.store,
+            datadir=str(settings.faust.data_dir),
             processing_guarantee="exactly_once",
             topic_partitions=partitions,
-            topic_replication_factor=settings.topic_replication,
-            broker_commit_interval=settings.worker_commit_interval_seconds,
-            broker_session_timeout=settings.worker_session_timeout_seconds,
-            producer_max_request_size=settings.max_body_bytes + RECORD_OVERHEAD_BYTES,
+            topic_replication_factor=settings.topics.replication,
+            broker_commit_interval=settings.worker.commit_interval_seconds,
+            broker_session_timeout=settings.worker.session_timeout_seconds,
+            producer_max_request_size=settings.topics.max_body_bytes + RECORD_OVERHEAD_BYTES,
             # Batch the routed and changelog records until the commit (which flushes them):
             # nothing can read them earlier, and without a linger every record was a produce
             # request of its own, with one transactional producer per source partition.
-            producer_linger=min(settings.worker_commit_interval_seconds, _MAX_LINGER_SECONDS),
+            producer_linger=min(settings.worker.commit_interval_seconds, _MAX_LINGER_SECONDS),
             producer_max_batch_size=_PRODUCER_BATCH_BYTES,
             consumer_auto_offset_reset="earliest",
             broker_max_poll_records=_MAX_RECORDS_PER_FETCH,
-            web_enabled=True,
+            # Faust's aiohttp pages (/table, /router, ...) stay off: `core.health` serves
+            # the worker's endpoints, from on_start on.
+            web_enabled=False,
             web_port=web_port,
             web_bind=web_bind,
             autodiscover=False,
@@ -101,7 +103,9 @@ class WorkerApp(faust.App):
         )
         self.settings = settings
         self.metrics = WorkerMetrics()
-        self.topic_admin = TopicAdmin(settings)
+        self.topic_admin = TopicAdmin(
+            settings.topics, KafkaConnection.from_settings(settings.kafka)
+        )
         # Every record of an event waits here for the commit of the event's offset (see
         # `streams._outbox` and `streams._transactions`).
         self.outbox = Outbox()
@@ -114,6 +118,9 @@ class WorkerApp(faust.App):
 
     async def on_start(self) -> None:
         await super().on_start()
+        await self.add_runtime_dependency(
+            health_service(self, host=self.conf.web_bind, port=self.conf.web_port)
+        )
         await self.topic_admin.start()
 
     async def on_started(self) -> None:
@@ -139,7 +146,31 @@ class WorkerApp(faust.App):
 
     def is_ready(self) -> bool:
         """Started, tables recovered, not rebalancing, not crashed."""
-        return self.ready and not self.crashed and not self.rebalancing and not self.in_recovery
+        return self.not_ready_reason() is None
+
+    # -- what the health endpoints ask (`core.health.HealthSource`) -----------------------
+
+    def liveness_problem(self) -> str | None:
+        """`crashed` or `stopping`, else None."""
+        if self.crashed:
+            return "crashed"
+        return "stopping" if self.should_stop else None
+
+    def not_ready_reason(self) -> str | None:
+        """Why the worker does not route now, or None."""
+        if self.crashed:
+            return f"crashed: {self.crash_reason!r}"
+        if not self.ready:
+            return "starting: tables not recovered yet"
+        if self.in_recovery:
+            return "recovering tables"
+        if self.rebalancing:
+            return "rebalancing"
+        return None
+
+    async def exposition(self) -> bytes:
+        """The worker's metrics."""
+        return self.metrics.exposition()
 
 
 class TransactionalSink:
@@ -166,14 +197,15 @@ async def prepare_topics(settings: Settings, routes: RouteTable) -> int:
     fixed destinations; return the raw topic's partition count (the ingest may have created
     it with another count than the setting)."""
     await ensure_topics(settings)
-    async with TopicAdmin(settings) as admin:
+    connection = KafkaConnection.from_settings(settings.kafka)
+    async with TopicAdmin(settings.topics, connection) as admin:
         for name in sorted(routes.static_destinations()):
             await admin.ensure(name)
-        partitions = await admin.partition_count(settings.raw_topic)
+        partitions = await admin.partition_count(settings.topics.raw)
     if partitions is None:  # deleted again since: trust the setting
-        return settings.topic_partitions
-    if partitions != settings.topic_partitions:
-        log.info("topic.partitions", topic=settings.raw_topic, partitions=partitions)
+        return settings.topics.partitions
+    if partitions != settings.topics.partitions:
+        log.info("topic.partitions", topic=settings.topics.raw, partitions=partitions)
     return partitions
 
 
@@ -189,17 +221,17 @@ def build_app(
     app = WorkerApp(
         settings,
         partitions=partitions,
-        web_port=settings.worker_web_port if web_port is None else web_port,
+        web_port=settings.worker.web_port if web_port is None else web_port,
         web_bind=web_bind,
     )
     raw_topic = app.topic(
-        settings.raw_topic,
+        settings.topics.raw,
         schema=RecordBatchSchema(),
         partitions=partitions,
     )
     raw_topic.maxsize = _RAW_BATCHES_BUFFERED  # `app.topic(maxsize=...)` drops it (Faust 0.15)
-    app.batched_topics = frozenset({settings.raw_topic})
-    ttl = settings.dedup_ttl_seconds
+    app.batched_topics = frozenset({settings.topics.raw})
+    ttl = settings.worker.dedup_ttl_seconds
     table = EagerChangelogTable(
         app,
         name=DEDUP_TABLE,
@@ -215,7 +247,7 @@ def build_app(
             "retention.ms": str(int(ttl * 1000) + 3_600_000),
         },
         options={**_ROCKSDB_OPTIONS, "ttl": int(ttl) + 1}
-        if settings.store.startswith("rocksdb")
+        if settings.faust.store.startswith("rocksdb")
         else None,
     )
     app.tables.add(table)
@@ -224,7 +256,7 @@ def build_app(
         routes=routes,
         topics=app.topic_admin,
         sink=TransactionalSink(app.outbox, app.conf.producer_max_request_size),
-        dlq_topic=settings.dlq_topic,
+        dlq_topic=settings.topics.dlq,
         metrics=app.metrics,
     )
 
@@ -245,9 +277,8 @@ def build_app(
                     await asyncio.sleep(0)  # let the commit, the producers and /metrics in
 
     app.agent(raw_topic, name="hookstream.route")(route)
-    app.metrics.read_lag_with(lambda: _lag(app, settings.raw_topic))
+    app.metrics.read_lag_with(lambda: _lag(app, settings.topics.raw))
     app.metrics.read_table_keys_with(lambda: _table_keys(table))
-    add_routes(app)
     return app
 
 

@@ -108,9 +108,9 @@ def worker_command(
     cleanly: in-flight events finish and the last transaction commits.
     """
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log.level, settings.log.format)
     try:
-        routes = load_routes(settings.route_prefix, settings.routes_file)
+        routes = load_routes(settings.topics.route_prefix, settings.worker.routes_file)
     except RoutesFileError as exc:
         raise click.ClickException(str(exc)) from exc
     if check_routes or show_routes:
@@ -158,15 +158,15 @@ def _run(
         loop.close()
         raise click.ClickException(str(exc)) from exc
     app = build_app(settings, routes, partitions=partitions, web_port=web_port, web_bind=web_bind)
-    state = LocalState(settings.data_dir)
-    if settings.store.startswith("rocksdb"):
+    state = LocalState(settings.faust.data_dir)
+    if settings.faust.store.startswith("rocksdb"):
         state.claim(app.tables_dir)
     log.info(
         "worker.starting",
-        worker_id=settings.worker_id,
-        raw_topic=settings.raw_topic,
+        worker_id=settings.worker.id,
+        raw_topic=settings.topics.raw,
         partitions=partitions,
-        store=settings.store,
+        store=settings.faust.store,
         web_port=app.conf.web_port,
     )
     worker = BoundedWorker(
@@ -176,7 +176,7 @@ def _run(
         quiet=True,
         override_logging=False,
         redirect_stdouts=False,
-        loglevel=settings.log_level,
+        loglevel=settings.log.level,
     )
     worker.spinner = None  # a terminal spinner has no place in a service's output
     _tune_garbage_collector()

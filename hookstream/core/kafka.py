@@ -13,7 +13,7 @@ closed on exit, foreign errors translated once into `hookstream.core.errors`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -23,11 +23,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from hookstream.core.errors import KafkaUnreachable, TopicAdminFailed, TopicNotFound
-from hookstream.core.settings import Settings
+from hookstream.core.settings import KafkaSettings
 
 T = TypeVar("T")
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
+_RETRY_PAUSE = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +39,9 @@ class KafkaConnection:
     """Comma-separated `host:port` pairs."""
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> KafkaConnection:
+    def from_settings(cls, kafka: KafkaSettings) -> KafkaConnection:
         """The connection the settings describe."""
-        return cls(bootstrap_servers=settings.kafka_bootstrap_servers)
+        return cls(bootstrap_servers=kafka.bootstrap_servers)
 
     def with_bootstrap(self, bootstrap: str | None) -> KafkaConnection:
         """The same connection to other bootstrap servers (an operator's `--bootstrap`)."""
@@ -89,6 +90,21 @@ async def bounded(awaitable: Awaitable[T], *, what: str, wait_seconds: float) ->
         raise TopicAdminFailed(f"{what}: no answer within {wait_seconds:g} s") from exc
     except KafkaError as exc:
         raise TopicAdminFailed(f"{what}: {exc}") from exc
+
+
+async def retrying(call: Callable[[], Awaitable[T]], *, what: str, wait_seconds: float) -> T:
+    """`bounded`, but a retriable broker error (a coordinator not elected yet on a fresh
+    cluster, a leader moving) is tried again until `wait_seconds` have passed."""
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    while True:
+        left = deadline - asyncio.get_running_loop().time()
+        try:
+            return await bounded(call(), what=what, wait_seconds=max(left, 0.001))
+        except TopicAdminFailed as exc:
+            cause = exc.__cause__
+            if not (isinstance(cause, KafkaError) and cause.retriable) or left <= _RETRY_PAUSE:
+                raise
+        await asyncio.sleep(_RETRY_PAUSE)
 
 
 @asynccontextmanager

@@ -1,17 +1,38 @@
-"""The one settings object of hookstream, read from environment variables.
+"""hookstream's settings, read from environment variables, in one group per concern.
 
-Built once at an entrypoint (`hookstream.cli`) and passed down; nothing else reads
-`os.environ`. Secrets are `SecretStr` and may also come from files in a secrets directory
-(`HOOKSTREAM_SECRETS_DIR`, e.g. a mounted Kubernetes Secret: one file per variable name).
+    settings.kafka     how to reach Kafka (every Kafka client, through `core.kafka`)
+    settings.topics    topic names, partitions, replication, routed prefix, largest body
+    settings.log       log level and format
+    settings.ingest    the webhook ingest
+    settings.faust     the Faust apps' data directory and table store (worker and sink)
+    settings.worker    the streams worker
+    settings.sink      the sink and the Intercom API it calls
+    settings.sandbox   the local Intercom sandbox
+
+Built once at an entrypoint (`hookstream.cli`) and passed down; a component takes the groups
+it needs, not the whole object; nothing else reads `os.environ`. Each field is read from
+exactly one environment variable, the public contract the README's table lists (the group
+structure is internal: the variable names are what they always were). Secrets are `SecretStr`
+and may also come from files in a secrets directory (`HOOKSTREAM_SECRETS_DIR`, e.g. a mounted
+Kubernetes Secret: one file per variable name).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+)
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 INTERCOM_REGION_BASE_URLS = {
@@ -21,6 +42,8 @@ INTERCOM_REGION_BASE_URLS = {
 }
 
 MiB = 1024 * 1024
+
+_Port = Annotated[int, Field(ge=0, le=65535)]
 
 
 def _env(name: str, default: Any, description: str, **kwargs: Any) -> Any:
@@ -33,50 +56,72 @@ def _env(name: str, default: Any, description: str, **kwargs: Any) -> Any:
     )
 
 
-class Settings(BaseSettings):
-    """Every setting of every hookstream service. The README's settings table mirrors it."""
+class _Group(BaseSettings):
+    """A group of settings, each read from its own environment variable."""
 
     model_config = SettingsConfigDict(
-        case_sensitive=False,
-        populate_by_name=True,
-        extra="ignore",
-        secrets_dir=None,
+        case_sensitive=False, populate_by_name=True, extra="ignore", frozen=True
     )
 
-    # -- shared ---------------------------------------------------------------------------
-    kafka_bootstrap_servers: str = _env(
+
+class KafkaSettings(_Group):
+    """How every Kafka client reaches the cluster."""
+
+    bootstrap_servers: str = _env(
         "KAFKA_BOOTSTRAP_SERVERS", "localhost:9092", "Kafka bootstrap servers, comma-separated."
     )
-    raw_topic: str = _env(
+
+
+class TopicSettings(_Group):
+    """The topics hookstream reads and writes, and how it creates them."""
+
+    raw: str = _env(
         "HOOKSTREAM_RAW_TOPIC", "intercom.notifications", "Topic the ingest produces to."
     )
-    dlq_topic: str = _env(
+    dlq: str = _env(
         "HOOKSTREAM_DLQ_TOPIC",
         "intercom.notifications.dlq",
         "Dead-letter topic for notifications the worker cannot process.",
     )
-    data_events_topic: str = _env(
+    data_events: str = _env(
         "HOOKSTREAM_DATA_EVENTS_TOPIC", "intercom.data-events", "Data events to send to Intercom."
     )
-    data_events_dlq_topic: str = _env(
+    data_events_dlq: str = _env(
         "HOOKSTREAM_DATA_EVENTS_DLQ_TOPIC",
         "intercom.data-events.dlq",
         "Dead-letter topic for data events that cannot be sent.",
     )
-    topic_partitions: int = _env(
+    partitions: int = _env(
         "HOOKSTREAM_TOPIC_PARTITIONS", 6, "Partitions of the topics hookstream creates.", ge=1
     )
-    topic_replication: int = _env(
+    replication: int = _env(
         "HOOKSTREAM_TOPIC_REPLICATION", 1, "Replication factor of the topics it creates.", ge=1
     )
-    log_level: Literal["debug", "info", "warning", "error"] = _env(
+    route_prefix: str = _env(
+        "HOOKSTREAM_ROUTE_PREFIX", "intercom.", "Prefix of the per-topic routed topics."
+    )
+    max_body_bytes: int = _env(
+        "HOOKSTREAM_MAX_BODY_BYTES",
+        MiB,
+        "Largest webhook body accepted (413 above); sizes the topics that carry bodies.",
+        ge=1,
+    )
+
+
+class LogSettings(_Group):
+    """Logging, the same for every service."""
+
+    level: Literal["debug", "info", "warning", "error"] = _env(
         "HOOKSTREAM_LOG_LEVEL", "info", "Log level. Payloads are logged only at debug."
     )
-    log_format: Literal["auto", "json", "console"] = _env(
+    format: Literal["auto", "json", "console"] = _env(
         "HOOKSTREAM_LOG_FORMAT", "auto", "json, console, or auto (console on a terminal)."
     )
 
-    # -- ingest ---------------------------------------------------------------------------
+
+class IngestSettings(_Group):
+    """The webhook ingest."""
+
     intercom_client_secret: SecretStr | None = _env(
         "INTERCOM_CLIENT_SECRET", None, "The Intercom app's client secret that signs webhooks."
     )
@@ -85,13 +130,10 @@ class Settings(BaseSettings):
         [],
         "More client secrets, comma-separated, accepted too (for rotation).",
     )
-    ingest_host: str = _env("HOOKSTREAM_INGEST_HOST", "127.0.0.1", "Ingest listen address.")
-    ingest_port: int = _env("HOOKSTREAM_INGEST_PORT", 8080, "Ingest listen port.")
-    ingest_workers: int = _env(
+    host: str = _env("HOOKSTREAM_INGEST_HOST", "127.0.0.1", "Ingest listen address.")
+    port: _Port = _env("HOOKSTREAM_INGEST_PORT", 8080, "Ingest listen port.")
+    workers: int = _env(
         "HOOKSTREAM_INGEST_WORKERS", 1, "Ingest worker processes (one spool each).", ge=1
-    )
-    max_body_bytes: int = _env(
-        "HOOKSTREAM_MAX_BODY_BYTES", MiB, "Largest webhook body accepted (413 above).", ge=1
     )
     produce_timeout_seconds: float = _env(
         "HOOKSTREAM_PRODUCE_TIMEOUT_SECONDS",
@@ -114,19 +156,38 @@ class Settings(BaseSettings):
         "HOOKSTREAM_API_TOKEN", None, "Bearer token that POST /events requires."
     )
 
-    # -- streams worker -------------------------------------------------------------------
-    worker_id: str = _env("HOOKSTREAM_WORKER_ID", "hookstream", "Faust app id (consumer group).")
-    worker_web_port: int = _env(
-        "HOOKSTREAM_WORKER_WEB_PORT", 6066, "Port of the worker's /metrics and health."
-    )
+    @field_validator("intercom_client_secrets", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def client_secrets(self) -> list[bytes]:
+        """Every accepted webhook signing secret, as bytes, in the order given."""
+        secrets = [self.intercom_client_secret] if self.intercom_client_secret else []
+        secrets += self.intercom_client_secrets
+        return [secret.get_secret_value().encode() for secret in secrets]
+
+
+class FaustSettings(_Group):
+    """Where the Faust apps (worker and sink) keep their state."""
+
     data_dir: Path = _env(
         "HOOKSTREAM_DATA_DIR", Path("var/faust"), "Faust data directory (RocksDB tables)."
     )
     store: str = _env(
         "HOOKSTREAM_STORE", "rocksdb://", "Table store: rocksdb:// in production, memory://."
     )
-    route_prefix: str = _env(
-        "HOOKSTREAM_ROUTE_PREFIX", "intercom.", "Prefix of the per-topic routed topics."
+
+
+class WorkerSettings(_Group):
+    """The streams worker."""
+
+    id: str = _env("HOOKSTREAM_WORKER_ID", "hookstream", "Faust app id (consumer group).")
+    web_port: _Port = _env(
+        "HOOKSTREAM_WORKER_WEB_PORT", 6066, "Port of the worker's /metrics and health."
     )
     routes_file: Path | None = _env(
         "HOOKSTREAM_ROUTES_FILE", None, "YAML routes file that overrides the default routing."
@@ -137,20 +198,23 @@ class Settings(BaseSettings):
         "How long a notification id is remembered for deduplication.",
         gt=0,
     )
-    worker_commit_interval_seconds: float = _env(
+    commit_interval_seconds: float = _env(
         "HOOKSTREAM_WORKER_COMMIT_INTERVAL_SECONDS",
         0.5,
         "How often the worker commits its transaction: routed records become visible then.",
         gt=0,
     )
-    worker_session_timeout_seconds: float = _env(
+    session_timeout_seconds: float = _env(
         "HOOKSTREAM_WORKER_SESSION_TIMEOUT_SECONDS",
         10.0,
         "How long the group waits for a silent worker before moving its partitions.",
         ge=6,
     )
 
-    # -- sink -----------------------------------------------------------------------------
+
+class SinkSettings(_Group):
+    """The sink and the Intercom API it calls."""
+
     intercom_access_token: SecretStr | None = _env(
         "INTERCOM_ACCESS_TOKEN", None, "Intercom access token for the Data Events API."
     )
@@ -161,94 +225,63 @@ class Settings(BaseSettings):
         "INTERCOM_REGION", "us", "Intercom region, used when no base URL is set."
     )
     intercom_version: str = _env("INTERCOM_VERSION", "2.14", "Intercom-Version header.")
-    sink_rate_limit_per_minute: int = _env(
+    rate_limit_per_minute: int = _env(
         "HOOKSTREAM_SINK_RATE_LIMIT_PER_MINUTE",
         10_000,
         "The app's Intercom budget (calls per minute), shared by all sink replicas.",
         ge=6,
     )
-    sink_replicas: int = _env(
+    replicas: int = _env(
         "HOOKSTREAM_SINK_REPLICAS", 1, "Sink replicas that share the budget.", ge=1
     )
-    sink_batch_size: int = _env(
+    batch_size: int = _env(
         "HOOKSTREAM_SINK_BATCH_SIZE", 100, "Records taken from Kafka per batch.", ge=1
     )
-    sink_batch_within_seconds: float = _env(
+    batch_within_seconds: float = _env(
         "HOOKSTREAM_SINK_BATCH_WITHIN_SECONDS", 0.5, "Longest wait to fill a batch.", gt=0
     )
-    sink_concurrency: int = _env(
+    concurrency: int = _env(
         "HOOKSTREAM_SINK_CONCURRENCY", 32, "Calls to Intercom in flight at once.", ge=1
     )
-    sink_request_timeout_seconds: float = _env(
+    request_timeout_seconds: float = _env(
         "HOOKSTREAM_SINK_REQUEST_TIMEOUT_SECONDS", 10.0, "Timeout of one call to Intercom.", gt=0
     )
-    sink_retry_deadline_seconds: float = _env(
+    retry_deadline_seconds: float = _env(
         "HOOKSTREAM_SINK_RETRY_DEADLINE_SECONDS",
         300.0,
         "How long a retryable failure is retried before the event is dead-lettered.",
         gt=0,
     )
-    sink_dedup_window_seconds: float = _env(
+    dedup_window_seconds: float = _env(
         "HOOKSTREAM_SINK_DEDUP_WINDOW_SECONDS",
         24 * 3600,
         "The sink does not send one (identifier, event_name, created_at) twice within it.",
         ge=0,
     )
-    sink_web_port: int = _env(
+    web_port: _Port = _env(
         "HOOKSTREAM_SINK_WEB_PORT", 6067, "Port of the sink's /metrics, /healthz and /readyz."
     )
-    sink_id: str = _env(
+    id: str = _env(
         "HOOKSTREAM_SINK_ID", "hookstream-sink", "Faust app id of the sink (its consumer group)."
     )
-    sink_dedup_max_entries: int = _env(
+    dedup_max_entries: int = _env(
         "HOOKSTREAM_SINK_DEDUP_MAX_ENTRIES",
         1_000_000,
         "Most events the sink remembers for deduplication (about 90 bytes each).",
         ge=1,
     )
-    sink_session_timeout_seconds: float = _env(
+    session_timeout_seconds: float = _env(
         "HOOKSTREAM_SINK_SESSION_TIMEOUT_SECONDS",
         10.0,
         "How long the group waits for a silent sink before moving its partitions.",
         ge=6,
     )
-    sink_rate_window_seconds: float = _env(
+    rate_window_seconds: float = _env(
         "HOOKSTREAM_SINK_RATE_WINDOW_SECONDS",
         10.0,
         "Length of Intercom's rate-limit window (10 s; shorter only against the sandbox).",
         gt=0,
     )
-
-    # -- sandbox --------------------------------------------------------------------------
-    sandbox_port: int = _env(
-        "HOOKSTREAM_SANDBOX_PORT",
-        8090,
-        "Port of the local Intercom sandbox (`hookstream sandbox`, dev mode).",
-        ge=0,
-        le=65535,
-    )
-
-    @field_validator("intercom_client_secrets", mode="before")
-    @classmethod
-    def _split_secrets(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @model_validator(mode="after")
-    def _check_ports(self) -> Settings:
-        for name in ("ingest_port", "worker_web_port", "sink_web_port"):
-            port = getattr(self, name)
-            if not 0 <= port <= 65535:
-                raise ValueError(f"{name} must be a TCP port, got {port}")
-        return self
-
-    @property
-    def client_secrets(self) -> list[bytes]:
-        """Every accepted webhook signing secret, as bytes, in the order given."""
-        secrets = [self.intercom_client_secret] if self.intercom_client_secret else []
-        secrets += self.intercom_client_secrets
-        return [secret.get_secret_value().encode() for secret in secrets]
 
     @property
     def intercom_base_url(self) -> str:
@@ -258,21 +291,88 @@ class Settings(BaseSettings):
         return INTERCOM_REGION_BASE_URLS[self.intercom_region]
 
 
+class SandboxSettings(_Group):
+    """The local Intercom sandbox."""
+
+    port: _Port = _env(
+        "HOOKSTREAM_SANDBOX_PORT",
+        8090,
+        "Port of the local Intercom sandbox (`hookstream sandbox`, dev mode).",
+    )
+
+
+class Settings(BaseModel):
+    """Every setting of every hookstream service, in groups. The README's table lists them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kafka: KafkaSettings
+    topics: TopicSettings
+    log: LogSettings
+    ingest: IngestSettings
+    faust: FaustSettings
+    worker: WorkerSettings
+    sink: SinkSettings
+    sandbox: SandboxSettings
+
+
+def _groups() -> dict[str, type[_Group]]:
+    return {
+        name: field.annotation
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, _Group)
+    }
+
+
+def _variable(field_name: str, group: type[_Group]) -> str:
+    alias = group.model_fields[field_name].validation_alias
+    assert isinstance(alias, AliasChoices)  # noqa: S101 - every field is declared with _env
+    return str(alias.choices[0])
+
+
+def setting_fields() -> Iterator[tuple[str, FieldInfo]]:
+    """(environment variable, field) of every setting, group by group."""
+    for group in _groups().values():
+        for name, field in group.model_fields.items():
+            yield _variable(name, group), field
+
+
+def setting_values(settings: Settings) -> Iterator[tuple[str, object]]:
+    """(environment variable, value) of every setting of `settings`, group by group (secrets
+    as `SecretStr`)."""
+    for group_name, group in _groups().items():
+        values = getattr(settings, group_name)
+        for name in group.model_fields:
+            yield _variable(name, group), getattr(values, name)
+
+
 def settings_table() -> list[tuple[str, str, str]]:
-    """(environment variable, default, description) of every setting, in declaration order."""
+    """(environment variable, default, description) of every setting, group by group."""
     rows = []
-    for name, field in Settings.model_fields.items():
-        alias = field.validation_alias
-        variable = alias.choices[0] if isinstance(alias, AliasChoices) else name.upper()
+    for variable, field in setting_fields():
         default = field.get_default(call_default_factory=True)
         shown = "" if default is None or default == [] else str(default)
-        rows.append((str(variable), shown, field.description or ""))
+        rows.append((variable, shown, field.description or ""))
     return rows
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read the settings from the environment (and `HOOKSTREAM_SECRETS_DIR`), with overrides."""
+    """Read the settings from the environment (and `HOOKSTREAM_SECRETS_DIR`). `overrides` are
+    keyed by environment variable name, in any case (`hookstream_raw_topic="..."`), and win
+    over the environment; an unknown name is a `TypeError`."""
+    by_variable = {
+        _variable(name, group).lower(): (group_name, name)
+        for group_name, group in _groups().items()
+        for name in group.model_fields
+    }
+    per_group: dict[str, dict[str, Any]] = {name: {} for name in _groups()}
+    for key, value in overrides.items():
+        if key.lower() not in by_variable:
+            raise TypeError(f"no setting is read from the environment variable {key.upper()}")
+        group_name, field_name = by_variable[key.lower()]
+        per_group[group_name][field_name] = value
     secrets_dir = os.environ.get("HOOKSTREAM_SECRETS_DIR")
-    if secrets_dir:
-        return Settings(_secrets_dir=secrets_dir, **overrides)
-    return Settings(**overrides)
+    options: dict[str, Any] = {"_secrets_dir": secrets_dir} if secrets_dir else {}
+    return Settings(
+        **{name: group(**options, **per_group[name]) for name, group in _groups().items()}
+    )

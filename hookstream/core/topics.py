@@ -37,7 +37,7 @@ from hookstream.core import kafka
 from hookstream.core.errors import TopicAdminFailed
 from hookstream.core.kafka import DEFAULT_CONNECT_TIMEOUT, KafkaConnection, TopicLayout
 from hookstream.core.logs import get_logger
-from hookstream.core.settings import MiB, Settings
+from hookstream.core.settings import MiB, Settings, TopicSettings
 
 DAY_MS = 24 * 3600 * 1000
 RECORD_OVERHEAD_BYTES = 64 * 1024
@@ -52,15 +52,15 @@ _DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs `config_source`: set on the topic i
 log = get_logger(__name__)
 
 
-def max_message_bytes(settings: Settings) -> int:
+def max_message_bytes(topics: TopicSettings) -> int:
     """`max.message.bytes` of the topics that carry whole webhook bodies (raw, its dead
     letters, routed): the largest body the ingest accepts plus key, headers and framing."""
-    return max(2 * MiB, settings.max_body_bytes + RECORD_OVERHEAD_BYTES)
+    return max(2 * MiB, topics.max_body_bytes + RECORD_OVERHEAD_BYTES)
 
 
-def routed_topic_configs(settings: Settings) -> dict[str, str]:
+def routed_topic_configs(topics: TopicSettings) -> dict[str, str]:
     """The configs of a routed topic: room for the largest body, as the raw topic has."""
-    return {"max.message.bytes": str(max_message_bytes(settings))}
+    return {"max.message.bytes": str(max_message_bytes(topics))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,25 +74,25 @@ class TopicSpec:
     configs: Mapping[str, str]
 
 
-def topic_catalogue(settings: Settings) -> list[TopicSpec]:
+def topic_catalogue(topics: TopicSettings) -> list[TopicSpec]:
     """hookstream's own topics (raw, data events and their dead-letter topics)."""
-    body_bytes = str(max_message_bytes(settings))
+    body_bytes = str(max_message_bytes(topics))
     common = {
         "cleanup.policy": "delete",
-        "min.insync.replicas": str(min(2, settings.topic_replication)),
+        "min.insync.replicas": str(min(2, topics.replication)),
     }
     rows = [
-        (settings.raw_topic, "raw", 7, {"max.message.bytes": body_bytes}),
-        (settings.dlq_topic, "dead-letter", 30, {"max.message.bytes": body_bytes}),
-        (settings.data_events_topic, "data-events", 7, {}),
-        (settings.data_events_dlq_topic, "dead-letter", 30, {}),
+        (topics.raw, "raw", 7, {"max.message.bytes": body_bytes}),
+        (topics.dlq, "dead-letter", 30, {"max.message.bytes": body_bytes}),
+        (topics.data_events, "data-events", 7, {}),
+        (topics.data_events_dlq, "dead-letter", 30, {}),
     ]
     return [
         TopicSpec(
             name=name,
             role=role,
-            partitions=settings.topic_partitions,
-            replication=settings.topic_replication,
+            partitions=topics.partitions,
+            replication=topics.replication,
             configs={**common, "retention.ms": str(days * DAY_MS), **extra},
         )
         for name, role, days, extra in rows
@@ -115,8 +115,8 @@ async def ensure_topics(
 ) -> list[EnsuredTopic]:
     """Create the catalogue topics that do not exist; leave the others as they are. Idempotent,
     and safe against a concurrent creator. Raises `KafkaUnreachable` or `TopicAdminFailed`."""
-    connection = KafkaConnection.from_settings(settings).with_bootstrap(bootstrap)
-    catalogue = topic_catalogue(settings)
+    connection = KafkaConnection.from_settings(settings.kafka).with_bootstrap(bootstrap)
+    catalogue = topic_catalogue(settings.topics)
     async with kafka.admin_client(connection, wait_seconds=wait_seconds) as admin:
         existing = await kafka.topic_layouts(admin, wait_seconds=wait_seconds)
         missing = [spec for spec in catalogue if spec.name not in existing]
@@ -148,7 +148,6 @@ async def _create(
         code = error["error_code"]
         if code == 0:
             created.add(error["topic"])
-            log.info("topic.created", topic=error["topic"])
         elif code != _TOPIC_ALREADY_EXISTS:  # another creator won the race: fine
             message = error.get("error_message") or f"error code {code}"
             raise TopicAdminFailed(f"cannot create topic {error['topic']!r}: {message}")
@@ -222,8 +221,8 @@ async def describe_topics(
 ) -> list[TopicDescription]:
     """The catalogue topics (also those missing), then the routed topics that exist (names
     starting with HOOKSTREAM_ROUTE_PREFIX), with partitions, configs and offsets."""
-    connection = KafkaConnection.from_settings(settings).with_bootstrap(bootstrap)
-    catalogue = topic_catalogue(settings)
+    connection = KafkaConnection.from_settings(settings.kafka).with_bootstrap(bootstrap)
+    catalogue = topic_catalogue(settings.topics)
     async with kafka.admin_client(connection, wait_seconds=wait_seconds) as admin:
         layouts = await kafka.topic_layouts(admin, wait_seconds=wait_seconds)
         wanted: list[tuple[str, str, TopicSpec | None]] = [
@@ -234,7 +233,7 @@ async def describe_topics(
             wanted += [
                 (name, "routed", None)
                 for name in sorted(layouts)
-                if name.startswith(settings.route_prefix) and name not in own
+                if name.startswith(settings.topics.route_prefix) and name not in own
             ]
         present = [name for name, _role, _spec in wanted if name in layouts]
         configs = await _configs(admin, present, wait_seconds=wait_seconds) if present else {}
@@ -321,15 +320,16 @@ class TopicAdmin:
 
     def __init__(
         self,
-        settings: Settings,
+        topics: TopicSettings,
+        connection: KafkaConnection,
         *,
         client_id: str = "hookstream-worker-admin",
         wait_seconds: float = DEFAULT_CONNECT_TIMEOUT,
     ) -> None:
-        self.partitions = settings.topic_partitions
-        self.replication = settings.topic_replication
-        self.configs = routed_topic_configs(settings)
-        self._connection = KafkaConnection.from_settings(settings)
+        self.partitions = topics.partitions
+        self.replication = topics.replication
+        self.configs = routed_topic_configs(topics)
+        self._connection = connection
         self._client_id = client_id
         self._wait_seconds = wait_seconds
         self._stack: AsyncExitStack | None = None
@@ -373,7 +373,13 @@ class TopicAdmin:
         if name in self._known:
             return
         spec = TopicSpec(name, "routed", self.partitions, self.replication, self.configs)
-        await _create(self._started(), [spec], wait_seconds=self._wait_seconds)
+        if await _create(self._started(), [spec], wait_seconds=self._wait_seconds):
+            log.info(
+                "topic.created",
+                topic=name,
+                partitions=self.partitions,
+                replication=self.replication,
+            )
         self._known.add(name)
 
     async def partition_count(self, name: str) -> int | None:

@@ -97,7 +97,7 @@ class Service:
 def uses_production_intercom(settings: Settings) -> bool:
     """Production Intercom only when a token and a base URL or region are given."""
     chosen = settings.model_fields_set
-    return settings.intercom_access_token is not None and bool(
+    return settings.sink.intercom_access_token is not None and bool(
         {"intercom_api_base_url", "intercom_region"} & chosen
     )
 
@@ -150,7 +150,7 @@ def dev_command(data_dir: Path, no_status: bool, **ports: int) -> None:
         raise click.ClickException(str(exc)) from exc
     production = uses_production_intercom(settings)
     env = _child_env(settings, layout, bootstrap, production=production)
-    asyncio.run(ensure_topics(settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})))
+    asyncio.run(ensure_topics(settings, bootstrap=bootstrap))
     services = _services(layout, production=production)
     stop_requested = False
 
@@ -186,8 +186,14 @@ def dev_command(data_dir: Path, no_status: bool, **ports: int) -> None:
 def _child_env(
     settings: Settings, layout: DevLayout, bootstrap: str, *, production: bool
 ) -> dict[str, str]:
-    secret = settings.client_secrets[0].decode() if settings.client_secrets else DEV_CLIENT_SECRET
-    token = settings.api_token.get_secret_value() if settings.api_token else DEV_API_TOKEN
+    secret = (
+        settings.ingest.client_secrets[0].decode()
+        if settings.ingest.client_secrets
+        else DEV_CLIENT_SECRET
+    )
+    token = (
+        settings.ingest.api_token.get_secret_value() if settings.ingest.api_token else DEV_API_TOKEN
+    )
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,

@@ -65,7 +65,7 @@ def _quiet_kafka_logs(settings: Settings) -> Iterator[None]:
     as a sentence. At HOOKSTREAM_LOG_LEVEL=debug its logs stay."""
     logger = logging.getLogger("aiokafka")
     level = logger.level
-    if settings.log_level != "debug":
+    if settings.log.level != "debug":
         logger.setLevel(logging.CRITICAL)
     try:
         yield
@@ -119,7 +119,7 @@ def topics_command(
     the key ones inherited, and each partition's first..next offset.
     """
     settings = _settings()
-    bootstrap = bootstrap or settings.kafka_bootstrap_servers
+    bootstrap = bootstrap or settings.kafka.bootstrap_servers
 
     async def work() -> tuple[dict[str, bool], list[TopicDescription]]:
         created: dict[str, bool] = {}
@@ -253,7 +253,7 @@ def tail_command(  # click passes the options by name
     hookstream tail intercom.notifications.dlq --from-beginning --timeout 5 --json | jq .
     """
     settings = _settings()
-    bootstrap = bootstrap or settings.kafka_bootstrap_servers
+    bootstrap = bootstrap or settings.kafka.bootstrap_servers
     options = TailOptions(
         topic=topic,
         from_beginning=from_beginning,
@@ -281,7 +281,7 @@ def tail_command(  # click passes the options by name
         result = _run(
             settings,
             tail(
-                KafkaConnection.from_settings(settings).with_bootstrap(bootstrap),
+                KafkaConnection.from_settings(settings.kafka).with_bootstrap(bootstrap),
                 options,
                 on_record=show,
                 on_ready=ready,
@@ -398,7 +398,7 @@ def replay_command(  # click passes the options by name
     hookstream replay intercom.data-events.dlq --key user-42 --to intercom.data-events
     """
     settings = _settings()
-    bootstrap = bootstrap or settings.kafka_bootstrap_servers
+    bootstrap = bootstrap or settings.kafka.bootstrap_servers
     record_filter = ReplayFilter(
         reasons=reasons, exact_reason=exact_reason, since_ms=since, until_ms=until, keys=keys
     )
@@ -415,14 +415,14 @@ def replay_command(  # click passes the options by name
     summary = _run(
         settings,
         replay(
-            KafkaConnection.from_settings(settings).with_bootstrap(bootstrap),
+            KafkaConnection.from_settings(settings.kafka).with_bootstrap(bootstrap),
             dlq_topic,
             record_filter=record_filter,
             target=target,
             group=group or default_group(dlq_topic),
             dry_run=dry_run,
             wait_seconds=connect_timeout,
-            max_request_size=settings.max_body_bytes + RECORD_OVERHEAD_BYTES,
+            max_request_size=settings.topics.max_body_bytes + RECORD_OVERHEAD_BYTES,
             on_move=on_move,
         ),
     )

@@ -183,8 +183,8 @@ async def replay(
         if target is not None and target not in layouts:
             raise TopicNotFound(f"target topic {target!r} does not exist")
         partitions = [TopicPartition(dlq_topic, p) for p in range(layouts[dlq_topic].partitions)]
-        committed = await kafka.bounded(
-            admin.list_consumer_group_offsets(group, partitions=partitions),
+        committed = await kafka.retrying(
+            lambda: admin.list_consumer_group_offsets(group, partitions=partitions),
             what=f"read the offsets of group {group!r}",
             wait_seconds=wait_seconds,
         )

@@ -103,8 +103,8 @@ def send_webhook_command(
         return
     settings = load_settings()
     key = secret or (
-        settings.intercom_client_secret.get_secret_value()
-        if settings.intercom_client_secret
+        settings.ingest.intercom_client_secret.get_secret_value()
+        if settings.ingest.intercom_client_secret
         else None
     )
     if not key:

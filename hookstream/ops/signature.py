@@ -22,7 +22,7 @@ from hookstream.ingest.signature import verify_signature
 def verify_signature_command(body_file: Path, signature: str, secret: str | None) -> None:
     """Check that BODY_FILE (the raw bytes of a delivery) matches SIGNATURE under the
     client secret. Exits 0 when it does, 1 when it does not."""
-    secrets = [secret.encode()] if secret else load_settings().client_secrets
+    secrets = [secret.encode()] if secret else load_settings().ingest.client_secrets
     if not secrets:
         raise click.UsageError("give --secret or set INTERCOM_CLIENT_SECRET")
     try:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hookstream.core.settings import Settings, load_settings
+from hookstream.core.settings import Settings, load_settings, setting_fields
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"
@@ -48,13 +48,7 @@ def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 def settings_env_names() -> set[str]:
     """Every environment variable the settings read, plus the secrets directory variable."""
-    names = {"HOOKSTREAM_SECRETS_DIR"}
-    for field in Settings.model_fields.values():
-        alias = field.validation_alias
-        choices = getattr(alias, "choices", None)
-        assert choices, f"every setting is read from a named variable, not {alias!r}"
-        names.add(str(choices[0]))
-    return names
+    return {"HOOKSTREAM_SECRETS_DIR", *(variable for variable, _field in setting_fields())}
 
 
 def settings_from(env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
@@ -68,11 +62,9 @@ def settings_from(env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) -> Se
 
 def secret_setting_names() -> set[str]:
     """The environment variables of the settings that hold secrets (`SecretStr`)."""
-    names = set()
-    for field in Settings.model_fields.values():
-        if "SecretStr" in repr(field.annotation):
-            names.add(str(getattr(field.validation_alias, "choices", [""])[0]))
-    return names
+    return {
+        variable for variable, field in setting_fields() if "SecretStr" in repr(field.annotation)
+    }
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hookstream.core.settings import Settings
+from hookstream.core.settings import TopicSettings
 from hookstream.devtools.localkafka import KAFKA_VERSION
 from tests.deploy._manifests import REPO, run, settings_env_names, settings_from, tool
 
@@ -119,13 +119,13 @@ def test_each_service_environment_loads_as_settings(
     env = service_env(name)
     assert set(env) <= settings_env_names(), set(env) - settings_env_names()
     settings = settings_from(env, monkeypatch)
-    assert settings.kafka_bootstrap_servers == "kafka:29092"
+    assert settings.kafka.bootstrap_servers == "kafka:29092"
     if name == "ingest":
-        assert settings.client_secrets
-        assert settings.ingest_host == "0.0.0.0"
+        assert settings.ingest.client_secrets
+        assert settings.ingest.host == "0.0.0.0"
     if name == "sink":
-        assert settings.intercom_base_url == "http://sandbox:8090"
-        assert settings.intercom_access_token is not None
+        assert settings.sink.intercom_base_url == "http://sandbox:8090"
+        assert settings.sink.intercom_access_token is not None
 
 
 def test_internal_clients_use_the_brokers_internal_listener() -> None:
@@ -140,6 +140,6 @@ def test_internal_clients_use_the_brokers_internal_listener() -> None:
 def test_broker_accepts_the_largest_webhook_body() -> None:
     env = compose()["services"]["kafka"]["environment"]
     max_body = service_env("ingest").get(
-        "HOOKSTREAM_MAX_BODY_BYTES", str(Settings.model_fields["max_body_bytes"].default)
+        "HOOKSTREAM_MAX_BODY_BYTES", str(TopicSettings.model_fields["max_body_bytes"].default)
     )
     assert int(env["KAFKA_MESSAGE_MAX_BYTES"]) >= int(max_body) + 64 * 1024

@@ -146,10 +146,10 @@ def test_runtime_environment_is_valid_settings(monkeypatch: pytest.MonkeyPatch) 
     }
     assert set(settings_env) <= settings_env_names()
     settings = settings_from(settings_env, monkeypatch)
-    assert settings.ingest_host == "0.0.0.0"
-    assert settings.log_format == "json"
-    assert str(settings.spool_path).startswith("/var/lib/hookstream/")
-    assert str(settings.data_dir).startswith("/var/lib/hookstream/")
+    assert settings.ingest.host == "0.0.0.0"
+    assert settings.log.format == "json"
+    assert str(settings.ingest.spool_path).startswith("/var/lib/hookstream/")
+    assert str(settings.faust.data_dir).startswith("/var/lib/hookstream/")
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

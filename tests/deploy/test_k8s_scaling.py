@@ -5,10 +5,11 @@ topics are replicated, sized and configured as the pipeline needs."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import pytest
 
-from hookstream.core.settings import Settings
+from hookstream.core.settings import settings_table
 from hookstream.core.topics import topic_catalogue
 from hookstream.streams.app import DEDUP_TABLE
 from tests.deploy._manifests import Doc, Rendered, container_env, main_container, settings_from
@@ -18,10 +19,10 @@ from tests.deploy._manifests import Doc, Rendered, container_env, main_container
 RECORD_OVERHEAD_BYTES = 64 * 1024
 
 
-def _default(field: str) -> int:
-    default = Settings.model_fields[field].default
-    assert isinstance(default, int)
-    return default
+def _setting(env: Mapping[str, str], variable: str) -> int:
+    """The value `env` gives the setting, else its default."""
+    defaults = {name: default for name, default, _meaning in settings_table()}
+    return int(env.get(variable, defaults[variable]))
 
 
 def _scaled_object(rendered: Rendered, component: str) -> Doc:
@@ -71,10 +72,8 @@ def test_lag_triggers_watch_the_group_and_topic_the_service_uses(
 def test_sink_cap_is_what_the_intercom_budget_can_feed(rendered: Rendered) -> None:
     scaled = _scaled_object(rendered, "sink")
     env = container_env(rendered, main_container(rendered.workload("sink")))
-    budget = int(
-        env.get("HOOKSTREAM_SINK_RATE_LIMIT_PER_MINUTE", _default("sink_rate_limit_per_minute"))
-    )
-    concurrency = int(env.get("HOOKSTREAM_SINK_CONCURRENCY", _default("sink_concurrency")))
+    budget = _setting(env, "HOOKSTREAM_SINK_RATE_LIMIT_PER_MINUTE")
+    concurrency = _setting(env, "HOOKSTREAM_SINK_CONCURRENCY")
     call_seconds = float(scaled["metadata"]["annotations"]["hookstream.io/intercom-call-seconds"])
     per_replica_per_minute = concurrency / call_seconds * 60
     useful = math.ceil(budget / per_replica_per_minute)
@@ -127,7 +126,7 @@ def test_pipeline_topics_have_the_configs_hookstream_creates_them_with(
     # operator manages the topics; Strimzi must give them the same configs.
     settings = settings_from(rendered.hookstream_config(), monkeypatch)
     topics = rendered.topics()
-    for spec in topic_catalogue(settings):
+    for spec in topic_catalogue(settings.topics):
         kafka_topic = topics[spec.name]["spec"]
         assert kafka_topic["replicas"] == spec.replication, spec.name
         configs = {key: str(value) for key, value in kafka_topic["config"].items()}
@@ -159,7 +158,7 @@ def test_dedup_changelog_is_the_workers_copartitioned_and_outlives_the_ttl(
 
 def test_topics_carrying_webhook_bodies_take_the_largest_body(rendered: Rendered) -> None:
     config = rendered.hookstream_config()
-    largest = int(config.get("HOOKSTREAM_MAX_BODY_BYTES", _default("max_body_bytes")))
+    largest = _setting(config, "HOOKSTREAM_MAX_BODY_BYTES")
     for name, topic in rendered.topics().items():
         role = topic["metadata"]["labels"]["hookstream.io/topic-role"]
         if role in ("raw", "routed") or name == config["HOOKSTREAM_DLQ_TOPIC"]:

@@ -232,15 +232,18 @@ def test_each_service_loads_its_settings_from_what_the_pod_gets(
             (tmp_path / path).write_text(secrets[key])
         env["HOOKSTREAM_SECRETS_DIR"] = str(tmp_path)
     settings = settings_from(env, monkeypatch)
-    assert settings.kafka_bootstrap_servers == env["KAFKA_BOOTSTRAP_SERVERS"]
+    assert settings.kafka.bootstrap_servers == env["KAFKA_BOOTSTRAP_SERVERS"]
     if component == "ingest":
-        assert settings.client_secrets == [secrets["INTERCOM_CLIENT_SECRET"].encode()]
-        assert settings.api_token is not None
+        assert settings.ingest.client_secrets == [secrets["INTERCOM_CLIENT_SECRET"].encode()]
+        assert settings.ingest.api_token is not None
     if component == "sink":
-        assert settings.intercom_access_token is not None
-        assert settings.intercom_access_token.get_secret_value() == secrets["INTERCOM_ACCESS_TOKEN"]
+        assert settings.sink.intercom_access_token is not None
+        assert (
+            settings.sink.intercom_access_token.get_secret_value()
+            == secrets["INTERCOM_ACCESS_TOKEN"]
+        )
         expected = "http://hookstream-sandbox:8090" if rendered.overlay == "dev" else None
-        assert settings.intercom_api_base_url == expected
+        assert settings.sink.intercom_api_base_url == expected
 
 
 def _example_secret_values() -> dict[str, str]:

@@ -22,7 +22,10 @@ def _event(user: str = "u-1", name: str = "updated-plan", **extra: object) -> di
 
 def _settings(bootstrap: str, tmp_path: Path) -> Settings:
     return ingest_settings(
-        bootstrap, tmp_path, api_token=TOKEN, data_events_topic=unique_name("it.events")
+        bootstrap,
+        tmp_path,
+        hookstream_api_token=TOKEN,
+        hookstream_data_events_topic=unique_name("it.events"),
     )
 
 
@@ -40,7 +43,7 @@ async def test_a_list_of_valid_events_is_queued_keyed_by_identifier(
     assert response.status_code == 202, response.text
     assert response.json() == {"status": "accepted", "events": 2}
     assert single.status_code == 202
-    records = await read_topic(kafka_bootstrap, settings.data_events_topic, expect=3)
+    records = await read_topic(kafka_bootstrap, settings.topics.data_events, expect=3)
     assert [(r.key, orjson.loads(r.value)) for r in records] == [
         (b"u-1", events[0]),
         (b"u-2", events[1]),
@@ -69,7 +72,7 @@ async def test_one_invalid_event_refuses_the_whole_list_with_errors_per_item(
     assert "created_at" in fields_of_second
     assert any("metadata" in e["field"] for e in error["items"][1]["errors"])
     assert valid.status_code == 202
-    records = await read_topic(kafka_bootstrap, settings.data_events_topic, expect=1)
+    records = await read_topic(kafka_bootstrap, settings.topics.data_events, expect=1)
     assert [r.key for r in records] == [b"u-9"], "nothing of the refused list was queued"
 
 

@@ -68,7 +68,7 @@ async def test_broker_down_webhooks_are_spooled_fast_then_all_reach_kafka(
         assert response.status_code == 200
 
     sent = [*before, *during, after]
-    records = await read_topic(bootstrap, settings.raw_topic, expect=len(sent))
+    records = await read_topic(bootstrap, settings.topics.raw, expect=len(sent))
     values = Counter(r.value for r in records)
     assert set(values) == set(sent), "every accepted webhook is on the raw topic"
     doubles = sum(n - 1 for n in values.values())
@@ -84,7 +84,7 @@ async def test_broker_down_and_spool_full_answers_503(
 ) -> None:
     bootstrap, data_dir = private_broker
     body = notification()
-    settings = ingest_settings(bootstrap, tmp_path, spool_max_bytes=3 * (len(body) + 60))
+    settings = ingest_settings(bootstrap, tmp_path, hookstream_spool_max_bytes=3 * (len(body) + 60))
     async with ingest_client(settings) as client:
         localkafka.stop(data_dir)
         statuses = []

@@ -48,10 +48,10 @@ async def test_a_record_too_large_for_the_topic_is_quarantined_and_delivered_aft
 ) -> None:
     settings = ingest_settings(kafka_bootstrap, tmp_path)
     await create_topics(
-        kafka_bootstrap, [settings.raw_topic], configs={"max.message.bytes": str(TOPIC_LIMIT)}
+        kafka_bootstrap, [settings.topics.raw], configs={"max.message.bytes": str(TOPIC_LIMIT)}
     )
     large = _large_notification()
-    assert TOPIC_LIMIT < len(large) < settings.max_body_bytes
+    assert TOPIC_LIMIT < len(large) < settings.topics.max_body_bytes
     before, after = notification(), [notification() for _ in range(5)]
     async with ingest_client(settings) as client:
         answers = []
@@ -64,14 +64,14 @@ async def test_a_record_too_large_for_the_topic_is_quarantined_and_delivered_aft
     assert all(status == 200 for status, _via in answers)
     assert ready["quarantined"] == 1
     assert "hookstream_ingest_quarantine_depth 1.0" in metrics
-    records = await read_topic(kafka_bootstrap, settings.raw_topic, expect=1 + len(after))
+    records = await read_topic(kafka_bootstrap, settings.topics.raw, expect=1 + len(after))
     assert {r.value for r in records} == {before, *after}, "the records behind it got through"
 
-    await _raise_topic_limit(kafka_bootstrap, settings.raw_topic)
+    await _raise_topic_limit(kafka_bootstrap, settings.topics.raw)
     async with ingest_client(settings) as client:  # a restart retries the quarantine
         ready = await readiness_once_drained(client, within=30)
     assert ready["quarantined"] == 0
-    records = await read_topic(kafka_bootstrap, settings.raw_topic, expect=2 + len(after))
+    records = await read_topic(kafka_bootstrap, settings.topics.raw, expect=2 + len(after))
     assert {r.value for r in records} == {before, large, *after}
     assert orjson.loads(records[-1].value)["id"] == orjson.loads(large)["id"]
 
@@ -81,7 +81,7 @@ async def test_records_refused_only_as_a_batch_are_drained_one_by_one_not_quaran
 ) -> None:
     bootstrap, broker_dir = private_broker
     settings = ingest_settings(bootstrap, tmp_path)
-    await create_topics(bootstrap, [settings.raw_topic], configs={"max.message.bytes": "4096"})
+    await create_topics(bootstrap, [settings.topics.raw], configs={"max.message.bytes": "4096"})
     bodies = [notification() for _ in range(40)]  # each fits the topic; 40 in a batch do not
     async with ingest_client(settings) as client:
         with localkafka.paused(broker_dir):
@@ -90,5 +90,5 @@ async def test_records_refused_only_as_a_batch_are_drained_one_by_one_not_quaran
                 assert response.status_code == 200, response.text
         ready = await readiness_once_drained(client)
     assert ready["quarantined"] == 0
-    records = await read_topic(bootstrap, settings.raw_topic, expect=len(bodies))
+    records = await read_topic(bootstrap, settings.topics.raw, expect=len(bodies))
     assert {r.value for r in records} == set(bodies)

@@ -35,7 +35,7 @@ async def test_signed_webhook_is_one_record_keyed_by_id_with_identical_bytes(
     assert response.status_code == 200, response.text
     notification_id = orjson.loads(body)["id"]
     assert response.json() == {"status": "accepted", "id": notification_id, "durable_in": "kafka"}
-    records = await read_topic(kafka_bootstrap, settings.raw_topic, expect=1)
+    records = await read_topic(kafka_bootstrap, settings.topics.raw, expect=1)
     assert len(records) == 1
     assert records[0].key == notification_id.encode()
     assert records[0].value == body
@@ -53,14 +53,14 @@ async def test_a_body_at_the_limit_reaches_the_raw_topic(
     await ensure_topics(settings)  # as deployments do: room for the largest body
     envelope = orjson.loads(notification())
     envelope["data"]["item"]["body"] = ""
-    padding = settings.max_body_bytes - len(orjson.dumps(envelope))
+    padding = settings.topics.max_body_bytes - len(orjson.dumps(envelope))
     envelope["data"]["item"]["body"] = "x" * padding
     body = orjson.dumps(envelope)
-    assert len(body) == settings.max_body_bytes
+    assert len(body) == settings.topics.max_body_bytes
     async with ingest_client(settings) as client:
         response = await client.post(URL, content=body, headers=signed_headers(body))
         assert response.status_code == 200, response.text
-        records = await read_topic(kafka_bootstrap, settings.raw_topic, expect=1)
+        records = await read_topic(kafka_bootstrap, settings.topics.raw, expect=1)
         assert {r.value for r in records} == {body}  # twice if a slow ack had it spooled too
         assert (await client.get("/readyz")).json()["kafka"] == "up"
 
@@ -81,7 +81,7 @@ async def test_real_intercom_payloads_are_accepted_byte_for_byte(
     async with ingest_client(settings) as client:
         response = await client.post(URL, content=body, headers=signed_headers(body))
     assert response.status_code == 200, response.text
-    records = await read_topic(kafka_bootstrap, settings.raw_topic, expect=1)
+    records = await read_topic(kafka_bootstrap, settings.topics.raw, expect=1)
     assert [r.value for r in records] == [body]
     envelope = orjson.loads(body)
     if envelope["id"] is None:  # ping: keyed by a synthetic id, no notification-id header
@@ -94,7 +94,7 @@ async def test_real_intercom_payloads_are_accepted_byte_for_byte(
 async def test_refused_requests_say_why_and_store_nothing(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    settings = ingest_settings(kafka_bootstrap, tmp_path, max_body_bytes=4096)
+    settings = ingest_settings(kafka_bootstrap, tmp_path, hookstream_max_body_bytes=4096)
     good = notification()
     not_json = b"{not json"
     not_notification = orjson.dumps({"type": "something_else", "id": "x", "topic": "t"})
@@ -119,7 +119,7 @@ async def test_refused_requests_say_why_and_store_nothing(
         # and a valid one afterwards goes through, alone
         response = await client.post(URL, content=good, headers=signed_headers(good))
         assert response.status_code == 200
-    records = await read_topic(kafka_bootstrap, settings.raw_topic, expect=1)
+    records = await read_topic(kafka_bootstrap, settings.topics.raw, expect=1)
     assert [r.value for r in records] == [good]
 
 
@@ -150,5 +150,5 @@ async def test_rotated_secrets_are_both_accepted(kafka_bootstrap: str, tmp_path:
         old = await client.post(URL, content=first, headers=signed_headers(first, SECRET))
         new = await client.post(URL, content=second, headers=signed_headers(second, "next-secret"))
     assert (old.status_code, new.status_code) == (200, 200)
-    records = await read_topic(kafka_bootstrap, settings.raw_topic, expect=2)
+    records = await read_topic(kafka_bootstrap, settings.topics.raw, expect=2)
     assert sorted(r.value for r in records) == sorted([first, second])

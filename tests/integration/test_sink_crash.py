@@ -60,10 +60,14 @@ async def test_sigkill_in_the_middle_of_a_batch_loses_nothing(
     # 20 ms per call and small batches: the kill lands with calls in flight.
     async with sandbox(tmp_path, window_limit=None, latency_seconds=LATENCY_SECONDS) as control:
         settings = sink_settings(
-            kafka_bootstrap, tmp_path, control.base_url, sink_batch_size=50, sink_concurrency=8
+            kafka_bootstrap,
+            tmp_path,
+            control.base_url,
+            hookstream_sink_batch_size=50,
+            hookstream_sink_concurrency=8,
         )
         await create_sink_topics(settings)
-        await produce(kafka_bootstrap, settings.data_events_topic, backlog())
+        await produce(kafka_bootstrap, settings.topics.data_events, backlog())
         log = tmp_path / "sink.log"
         async with sink_process(settings, log) as first:
             await eventually(
@@ -87,11 +91,11 @@ async def test_sigkill_in_the_middle_of_a_batch_loses_nothing(
     # window the sink promises: records in flight (<= 2 batches) plus the final ones not yet
     # committed, at most a commit interval's worth at this sandbox's pace (8 calls of 20 ms
     # in flight: 400/s). (One batch was the old claim; CI measured 161 > 150 once.)
-    per_second = settings.sink_concurrency / LATENCY_SECONDS
+    per_second = settings.sink.concurrency / LATENCY_SECONDS
     uncommitted = per_second * COMMIT_INTERVAL_SECONDS
-    assert stats["duplicates"] <= 2 * settings.sink_batch_size + uncommitted
+    assert stats["duplicates"] <= 2 * settings.sink.batch_size + uncommitted
     assert first_arrivals_in_order(entries)
-    assert await read_topic(kafka_bootstrap, settings.data_events_dlq_topic) == []
+    assert await read_topic(kafka_bootstrap, settings.topics.data_events_dlq) == []
 
 
 async def test_sigterm_drains_so_a_restart_sends_nothing_twice(
@@ -99,10 +103,14 @@ async def test_sigterm_drains_so_a_restart_sends_nothing_twice(
 ) -> None:
     async with sandbox(tmp_path, window_limit=None, latency_seconds=0.02) as control:
         settings = sink_settings(
-            kafka_bootstrap, tmp_path, control.base_url, sink_batch_size=50, sink_concurrency=8
+            kafka_bootstrap,
+            tmp_path,
+            control.base_url,
+            hookstream_sink_batch_size=50,
+            hookstream_sink_concurrency=8,
         )
         await create_sink_topics(settings)
-        await produce(kafka_bootstrap, settings.data_events_topic, backlog())
+        await produce(kafka_bootstrap, settings.topics.data_events, backlog())
         log = tmp_path / "sink.log"
         async with sink_process(settings, log) as first:
             await eventually(
@@ -131,21 +139,23 @@ async def test_a_second_replica_joining_mid_stream_takes_partitions_without_loss
             kafka_bootstrap,
             tmp_path,
             control.base_url,
-            sink_batch_size=50,
-            sink_concurrency=4,
-            sink_replicas=2,
-            topic_partitions=4,
+            hookstream_sink_batch_size=50,
+            hookstream_sink_concurrency=4,
+            hookstream_sink_replicas=2,
+            hookstream_topic_partitions=4,
         )
         await create_sink_topics(settings)
-        await produce(kafka_bootstrap, settings.data_events_topic, backlog())
-        second_settings = settings.model_copy(update={"sink_web_port": free_port()})
+        await produce(kafka_bootstrap, settings.topics.data_events, backlog())
+        second_settings = settings.model_copy(
+            update={"sink": settings.sink.model_copy(update={"web_port": free_port()})}
+        )
         async with sink_process(settings, tmp_path / "first.log") as first:
             await eventually(
                 lambda: unique_at_least(control, 100), within=60, what="the first 100 events"
             )
             async with (
                 sink_process(second_settings, tmp_path / "second.log") as second,
-                web(second_settings.sink_web_port) as client,
+                web(second_settings.sink.web_port) as client,
             ):
 
                 async def second_ready() -> bool:
@@ -165,11 +175,11 @@ async def test_a_second_replica_joining_mid_stream_takes_partitions_without_loss
         entries = await control.accepted()
 
     assert stats["unique_accepted"] == COUNT
-    assert stats["duplicates"] <= 3 * settings.sink_batch_size
+    assert stats["duplicates"] <= 3 * settings.sink.batch_size
     assert first_arrivals_in_order(entries)
     assert '"event": "sink_partitions_revoked"' in (tmp_path / "first.log").read_text()
     accepted_by_second = [
         line for line in metrics.splitlines() if line.startswith("hookstream_sink_accepted_total")
     ]
     assert float(accepted_by_second[0].split()[1]) > 0  # the newcomer did take partitions
-    assert await read_topic(kafka_bootstrap, settings.data_events_dlq_topic) == []
+    assert await read_topic(kafka_bootstrap, settings.topics.data_events_dlq) == []

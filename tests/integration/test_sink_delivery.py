@@ -63,7 +63,7 @@ async def test_5000_events_arrive_as_sent_in_order_per_contact_and_invalid_ones_
     async with sandbox(tmp_path, window_limit=None) as control:
         settings = sink_settings(kafka_bootstrap, tmp_path, control.base_url)
         await create_sink_topics(settings)
-        await produce(kafka_bootstrap, settings.data_events_topic, records)
+        await produce(kafka_bootstrap, settings.topics.data_events, records)
         sink = Sink(settings)
         async with sink.running():
 
@@ -95,11 +95,13 @@ async def test_5000_events_arrive_as_sent_in_order_per_contact_and_invalid_ones_
     assert by_user_sent == by_user_produced  # each contact's events in the topic's order
     assert not any(entry["event"]["user_id"].startswith("bad-") for entry in accepted)
 
-    letters = await read_topic(kafka_bootstrap, settings.data_events_dlq_topic, expect=len(INVALID))
+    letters = await read_topic(
+        kafka_bootstrap, settings.topics.data_events_dlq, expect=len(INVALID)
+    )
     assert len(letters) == len(INVALID)
     reasons = [decode_headers(letter.headers) for letter in letters]
     assert {h["hookstream-dlq-reason"] for h in reasons} == {"invalid_event"}
-    assert {h["hookstream-dlq-source-topic"] for h in reasons} == {settings.data_events_topic}
+    assert {h["hookstream-dlq-source-topic"] for h in reasons} == {settings.topics.data_events}
     fields = sorted(orjson.loads(h["hookstream-dlq-detail"])[0]["field"] for h in reasons)
     assert fields == ["", "created_at", "email", "metadata", "metadata.k"]
     assert {letter.value for letter in letters} == {

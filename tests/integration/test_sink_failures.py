@@ -46,12 +46,12 @@ async def test_bursts_of_5xx_and_timeouts_are_retried_until_every_event_is_accep
         hang_seconds=3.0,
     ) as control:
         settings = sink_settings(
-            kafka_bootstrap, tmp_path, control.base_url, sink_request_timeout_seconds=0.5
+            kafka_bootstrap, tmp_path, control.base_url, hookstream_sink_request_timeout_seconds=0.5
         )
         await create_sink_topics(settings)
         await produce(
             kafka_bootstrap,
-            settings.data_events_topic,
+            settings.topics.data_events,
             [(f"u{n % 30}".encode(), event(f"u{n % 30}", n)) for n in range(count)],
         )
         sink = Sink(settings)
@@ -81,7 +81,7 @@ async def test_bursts_of_5xx_and_timeouts_are_retried_until_every_event_is_accep
     for entry in entries:
         by_user.setdefault(entry["event"]["user_id"], []).append(entry["event"]["created_at"])
     assert all(times == sorted(times) for times in by_user.values())  # order survived retries
-    assert await read_topic(kafka_bootstrap, settings.data_events_dlq_topic) == []
+    assert await read_topic(kafka_bootstrap, settings.topics.data_events_dlq) == []
 
 
 async def test_a_refused_event_is_dead_lettered_at_once_and_a_failing_one_after_the_deadline(
@@ -89,18 +89,18 @@ async def test_a_refused_event_is_dead_lettered_at_once_and_a_failing_one_after_
 ) -> None:
     async with sandbox(tmp_path, window_limit=None, error_rate=1.0, error_status=404) as control:
         settings = sink_settings(
-            kafka_bootstrap, tmp_path, control.base_url, sink_retry_deadline_seconds=1.5
+            kafka_bootstrap, tmp_path, control.base_url, hookstream_sink_retry_deadline_seconds=1.5
         )
         await create_sink_topics(settings)
-        dlq = settings.data_events_dlq_topic
+        dlq = settings.topics.data_events_dlq
         async with Sink(settings).running():
             await produce(
-                kafka_bootstrap, settings.data_events_topic, [(b"ghost", event("ghost", 1))]
+                kafka_bootstrap, settings.topics.data_events, [(b"ghost", event("ghost", 1))]
             )
             refused = await read_topic(kafka_bootstrap, dlq, expect=1)
             calls_for_refused = (await control.stats())["calls"]
             await control.configure(error_status=500)
-            await produce(kafka_bootstrap, settings.data_events_topic, [(b"ann", event("ann", 2))])
+            await produce(kafka_bootstrap, settings.topics.data_events, [(b"ann", event("ann", 2))])
             letters = await read_topic(kafka_bootstrap, dlq, expect=2)
         stats = await control.stats()
 
@@ -126,7 +126,7 @@ async def test_a_refused_token_stops_the_sink_and_readyz_says_why_without_dead_l
         await create_sink_topics(settings)
         await produce(
             kafka_bootstrap,
-            settings.data_events_topic,
+            settings.topics.data_events,
             [(f"u{n}".encode(), event(f"u{n}", n)) for n in range(50)],
         )
         sink = Sink(settings)
@@ -145,27 +145,27 @@ async def test_a_refused_token_stops_the_sink_and_readyz_says_why_without_dead_l
             calls_later = (await control.stats())["calls"]
             healthz = await client.get("/healthz")
             metrics = (await client.get("/metrics")).text
-        committed = await committed_offsets(kafka_bootstrap, settings.sink_id, settings)
+        committed = await committed_offsets(kafka_bootstrap, settings.sink.id, settings)
 
     assert readyz["ready"] is False
     assert "401" in readyz["reason"]
     assert "INTERCOM_ACCESS_TOKEN" in readyz["reason"]
     assert healthz.status_code == 200  # alive: a restart would not fix a token
-    assert calls <= settings.sink_concurrency  # the calls already on their way, no more
+    assert calls <= settings.sink.concurrency  # the calls already on their way, no more
     assert calls_later == calls
     assert "hookstream_sink_ready 0.0" in metrics
-    assert await read_topic(kafka_bootstrap, settings.data_events_dlq_topic) == []
+    assert await read_topic(kafka_bootstrap, settings.topics.data_events_dlq) == []
     assert sum(committed.values()) == 0  # the backlog stays for a fixed token
 
 
 async def committed_offsets(bootstrap: str, group: str, settings: Settings) -> dict[int, int]:
     """The group's committed offsets of the data-events topic (0 where none)."""
-    topic = settings.data_events_topic
+    topic = settings.topics.data_events
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
     await consumer.start()
     try:
         offsets = {}
-        for partition in range(settings.topic_partitions):
+        for partition in range(settings.topics.partitions):
             offsets[partition] = await consumer.committed(TopicPartition(topic, partition)) or 0
         return offsets
     finally:

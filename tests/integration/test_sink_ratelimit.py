@@ -41,13 +41,14 @@ async def test_the_headers_keep_the_sink_under_a_small_window_budget_without_a_4
             kafka_bootstrap,
             tmp_path,
             control.base_url,
-            sink_rate_limit_per_minute=25 * 60,  # the same budget: 25 per 1-second window
-            sink_rate_window_seconds=1.0,
+            hookstream_sink_rate_limit_per_minute=25
+            * 60,  # the same budget: 25 per 1-second window
+            hookstream_sink_rate_window_seconds=1.0,
         )
         await create_sink_topics(settings)
         await produce(
             kafka_bootstrap,
-            settings.data_events_topic,
+            settings.topics.data_events,
             [(f"u{n % 40}".encode(), event(f"u{n % 40}", n)) for n in range(count)],
         )
         async with Sink(settings).running():
@@ -74,13 +75,13 @@ async def test_a_limit_lower_than_configured_draws_429s_the_sink_recovers_from_w
             kafka_bootstrap,
             tmp_path,
             control.base_url,
-            sink_rate_limit_per_minute=limit * 60,
-            sink_rate_window_seconds=1.0,
+            hookstream_sink_rate_limit_per_minute=limit * 60,
+            hookstream_sink_rate_window_seconds=1.0,
         )
         await create_sink_topics(settings)
         await produce(
             kafka_bootstrap,
-            settings.data_events_topic,
+            settings.topics.data_events,
             [(f"u{n % 40}".encode(), event(f"u{n % 40}", n)) for n in range(count)],
         )
         sink = Sink(settings)
@@ -110,7 +111,7 @@ async def test_a_limit_lower_than_configured_draws_429s_the_sink_recovers_from_w
 
     assert stats["rate_limited"] >= 1  # the drop did cost 429s ...
     assert rate_limited == stats["rate_limited"]
-    assert stats["rate_limited"] <= 2 * settings.sink_concurrency  # ... but no retry storm
+    assert stats["rate_limited"] <= 2 * settings.sink.concurrency  # ... but no retry storm
     assert stats["accepted"] == count  # ... and nothing was lost
     assert stats["duplicates"] == 0
     assert sorted(e["event"]["created_at"] for e in entries) == [
@@ -119,4 +120,4 @@ async def test_a_limit_lower_than_configured_draws_429s_the_sink_recovers_from_w
     later = [w for w in stats["windows"] if w["limit"] == lowered and w["admitted"]][1:]
     assert later
     assert all(w["rejected"] == 0 for w in later)  # once told, the headers hold it under
-    assert await read_topic(kafka_bootstrap, settings.data_events_dlq_topic) == []
+    assert await read_topic(kafka_bootstrap, settings.topics.data_events_dlq) == []

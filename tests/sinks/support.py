@@ -17,8 +17,9 @@ from typing import Any
 import httpx
 import orjson
 from aiokafka import AIOKafkaProducer
+from pydantic import SecretStr
 
-from hookstream.core.settings import Settings
+from hookstream.core.settings import Settings, load_settings, setting_values
 from hookstream.devtools.localkafka import free_port
 from hookstream.sandbox import DEFAULT_ACCESS_TOKEN
 from tests.support.kafka import create_topics, unique_name
@@ -28,31 +29,31 @@ def sink_settings(bootstrap: str, tmp_path: Path, base_url: str, **overrides: An
     """A sink on fresh topics and its own consumer group, sending to `base_url`."""
     values: dict[str, Any] = {
         "kafka_bootstrap_servers": bootstrap,
-        "data_events_topic": unique_name("test.data-events"),
-        "data_events_dlq_topic": unique_name("test.data-events.dlq"),
-        "sink_id": unique_name("test-sink"),
-        "data_dir": tmp_path / "faust",
+        "hookstream_data_events_topic": unique_name("test.data-events"),
+        "hookstream_data_events_dlq_topic": unique_name("test.data-events.dlq"),
+        "hookstream_sink_id": unique_name("test-sink"),
+        "hookstream_data_dir": tmp_path / "faust",
         "intercom_access_token": DEFAULT_ACCESS_TOKEN,
         "intercom_api_base_url": base_url,
-        "sink_web_port": free_port(),
-        "sink_rate_limit_per_minute": 60_000_000,
-        "sink_batch_size": 100,
-        "sink_batch_within_seconds": 0.05,
-        "sink_concurrency": 16,
-        "sink_retry_deadline_seconds": 30.0,
-        "sink_session_timeout_seconds": 6.0,
-        "topic_partitions": 3,
+        "hookstream_sink_web_port": free_port(),
+        "hookstream_sink_rate_limit_per_minute": 60_000_000,
+        "hookstream_sink_batch_size": 100,
+        "hookstream_sink_batch_within_seconds": 0.05,
+        "hookstream_sink_concurrency": 16,
+        "hookstream_sink_retry_deadline_seconds": 30.0,
+        "hookstream_sink_session_timeout_seconds": 6.0,
+        "hookstream_topic_partitions": 3,
     }
     values.update(overrides)
-    return Settings(**values)
+    return load_settings(**values)
 
 
 async def create_sink_topics(settings: Settings) -> None:
     """The input and dead-letter topics, with the settings' partition count."""
     await create_topics(
-        settings.kafka_bootstrap_servers,
-        [settings.data_events_topic, settings.data_events_dlq_topic],
-        partitions=settings.topic_partitions,
+        settings.kafka.bootstrap_servers,
+        [settings.topics.data_events, settings.topics.data_events_dlq],
+        partitions=settings.topics.partitions,
     )
 
 
@@ -183,16 +184,10 @@ async def web(port: int) -> AsyncIterator[httpx.AsyncClient]:
 def as_environment(settings: Settings) -> dict[str, str]:
     """The environment variables that give a `hookstream sink` process these settings."""
     env: dict[str, str] = {}
-    for name, field in Settings.model_fields.items():
-        alias = field.validation_alias
-        value = getattr(settings, name)
-        if value is None or not hasattr(alias, "choices"):
+    for variable, value in setting_values(settings):
+        if value is None or isinstance(value, list):
             continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        if isinstance(value, list):
-            continue
-        env[str(alias.choices[0])] = str(value)
+        env[variable] = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
     return env
 
 

@@ -9,7 +9,7 @@ import httpx
 import orjson
 import pytest
 
-from hookstream.core.settings import Settings
+from hookstream.core.settings import SinkSettings
 from hookstream.sinks.client import IntercomClient, limits_from, timeout_from
 from hookstream.sinks.errors import (
     AccessDenied,
@@ -25,15 +25,15 @@ BODY = orjson.dumps({"event_name": "x", "created_at": 1, "user_id": "1"})
 RATE = {"X-RateLimit-Limit": "1666", "X-RateLimit-Remaining": "1665", "X-RateLimit-Reset": "20"}
 
 
-def settings(**overrides: object) -> Settings:
+def settings(**overrides: object) -> SinkSettings:
     values: dict[str, object] = {
         "intercom_access_token": "tok-123",
         "intercom_api_base_url": "https://intercom.test/",
-        "sink_concurrency": 7,
-        "sink_request_timeout_seconds": 3.5,
+        "concurrency": 7,
+        "request_timeout_seconds": 3.5,
     }
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    return SinkSettings(**values)  # type: ignore[arg-type]
 
 
 def client_answering(

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from structlog.testing import capture_logs
 
-from hookstream.core.settings import Settings
+from hookstream.core.settings import SinkSettings
 from hookstream.sinks.client import IntercomClient
 from hookstream.sinks.deadletter import DeadLetter, SourceRecord
 from hookstream.sinks.dedup import RecentlySent
@@ -78,7 +78,7 @@ async def harness(
             sent.append(orjson.loads(request.content))
         return response
 
-    settings = Settings(intercom_access_token="t", intercom_api_base_url="https://i.test")  # type: ignore[call-arg]
+    settings = SinkSettings(intercom_access_token="t", intercom_api_base_url="https://i.test")
     async with IntercomClient(settings, transport=httpx.MockTransport(recording)) as client:
         pipeline = Pipeline(
             sender=client,

@@ -12,7 +12,7 @@ from hookstream.cli import main
 def test_the_package_exports_exactly_its_public_names() -> None:
     exported = {name for name in dir(sinks) if not name.startswith("_")}
     modules = {"app", "client", "errors", "ratelimit", "pipeline", "dedup", "offsets"}
-    modules |= {"deadletter", "metrics", "web", "cli"}
+    modules |= {"deadletter", "metrics", "cli"}
     assert exported - modules == set(sinks.__all__)
     assert all(getattr(sinks, name) is not None for name in sinks.__all__)
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import orjson
 
-from hookstream.core.settings import Settings
+from hookstream.core.settings import Settings, load_settings
 from hookstream.ingest import create_app
 
 SECRET = "test-client-secret"
@@ -62,11 +62,11 @@ def ingest_settings(bootstrap: str, tmp_path: Path, **overrides: object) -> Sett
     values: dict[str, object] = {
         "kafka_bootstrap_servers": bootstrap,
         "intercom_client_secret": SECRET,
-        "spool_path": tmp_path / "spool.sqlite3",
-        "raw_topic": f"it.raw.{uuid.uuid4().hex[:10]}",
+        "hookstream_spool_path": tmp_path / "spool.sqlite3",
+        "hookstream_raw_topic": f"it.raw.{uuid.uuid4().hex[:10]}",
     }
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    return load_settings(**values)
 
 
 @asynccontextmanager
