@@ -32,12 +32,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import faust
 import httpx
 from faust.contrib.asgi import faust_app_running, serve_asgi
 from mode import Service
 from prometheus_client import CollectorRegistry
 
+from hookstream.core.compat import faust as faust_compat
 from hookstream.core.logs import get_logger
 from hookstream.core.settings import Settings
 from hookstream.sinks.client import IntercomClient, access_token
@@ -58,7 +58,7 @@ DRAIN_SECONDS = 15.0
 COMMIT_INTERVAL_SECONDS = 1.0
 
 
-class SinkApp(faust.App):
+class SinkApp(faust_compat.App):
     """`faust.App` that crashes on an agent error instead of restarting the agent past the
     records it held (which would never be acked, so nothing after them would be committed)."""
 
@@ -66,7 +66,7 @@ class SinkApp(faust.App):
         await asyncio.to_thread(Path(self.conf.datadir).mkdir, parents=True, exist_ok=True)
         await super().on_first_start()
 
-    async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
+    async def on_agent_error(self, agent: Any, exc: BaseException) -> None:
         log.error("sink_agent_failed", agent=str(agent.name), error=repr(exc))
         await self.crash(exc)
 
