@@ -79,7 +79,11 @@ class Consumer(faust_compat.Consumer):
     """The aiokafka consumer of Faust, with batches for the app's `batched_topics`."""
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # noqa: ASYNC109 - Faust's
-        """Faust's `getmany`, with one `RecordBatch` per partition of a batched topic."""
+        """Faust's `getmany`, with one `RecordBatch` per partition of a batched topic.
+
+        As in Faust, the consumer's scheduler takes the partitions in turns, round robin
+        between the topics and between the partitions of each (`scheduler.iterate`); a
+        batch is one turn of its partition, a record of another topic one turn of its."""
         records, active_partitions = await faust_compat.wait_next_records(self, timeout)
         generation_id = self.app.consumer_generation_id
         if records is None or self.should_stop:
@@ -92,12 +96,17 @@ class Consumer(faust_compat.Consumer):
                 self.log.warning(f"exception performing seek when flow not active {exc}")
             return
         batched: frozenset[str] = getattr(self.app, "batched_topics", frozenset())
-
-        def flowing() -> bool:  # Faust stops handing over on a rebalance
-            return self.flow_active and self.app.consumer_generation_id == generation_id
-
-        for tp, tp_records in records.items():
-            if not flowing():
+        if batched:
+            records = {
+                tp: [RecordBatch(tp, tp_records, generation_id)]
+                if tp.topic in batched and tp_records
+                else tp_records
+                for tp, tp_records in records.items()
+            }
+        tracked: set[TP] = set()  # end offsets noted once per partition and fetch
+        for tp, item in self.scheduler.iterate(records):
+            # Faust stops handing over on a rebalance
+            if not (self.flow_active and self.app.consumer_generation_id == generation_id):
                 return
             if not (
                 active_partitions is None
@@ -105,14 +114,13 @@ class Consumer(faust_compat.Consumer):
                 or tp in faust_compat.buffered_partitions(self)
             ):
                 continue
-            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
-            if tp.topic in batched:
-                yield tp, RecordBatch(tp, tp_records, generation_id)
-                continue
-            for record in tp_records:
-                if not flowing():
-                    return
-                yield tp, faust_compat.to_message(self, tp, record)
+            if tp not in tracked:
+                tracked.add(tp)
+                self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+            if isinstance(item, RecordBatch):
+                yield tp, item
+            else:
+                yield tp, faust_compat.to_message(self, tp, item)
 
     def _can_hand_over_now(self, tp: Any) -> bool:
         """Whether handing a message of `tp` to its agents will finish without waiting."""
