@@ -1,5 +1,5 @@
 """faust-streaming's and mode's private names, behind public ones (pinned: faust-streaming
-0.15.3, mode-streaming 0.4).
+0.15.3, mode-streaming 0.7.1).
 
 The worker and the sink subclass Faust's app, worker, consumer, producer, transaction
 manager, recovery and table manager, and reach into their state. Every private name they
@@ -11,7 +11,8 @@ and private state is read and written through the functions below.
 of the source it was copied from (`COPIED`): an upgrade that changes one fails there, naming
 the file to re-read.
 
-Private names (F: faust-streaming issue, searched on github.com/faust-streaming/faust):
+Private names (F#n: a faust-streaming/faust issue; "no upstream issue found" means searches of
+faust-streaming/faust's issues and pull requests for the symptom turned up none):
 
 ==========================================  ==================================================
 name (owner)                                why; upstream issue; what would let it go
@@ -26,11 +27,13 @@ name (owner)                                why; upstream issue; what would let 
                                             classes
 `App._fetcher`                              restart the fetcher after the fixed recovery seek;
                                             F#216 (closed, still so in 0.15.3); its fix
-`mode.Worker._on_sigterm`, `._on_sigint`    bound the stop on a signal (the worker); no
-                                            upstream issue found; a stop timeout in mode
+`mode.Worker._on_sigterm`, `._on_sigint`    bound the stop on a signal (the worker); nearest
+                                            F#324 (closed, wontfix: a worker left in
+                                            "Stopping"); a stop timeout in mode
 `Consumer._drain_messages`                  the fetch loop, replaced to hand over whole
-                                            batches; no upstream issue found; batch delivery
-                                            in Faust
+                                            batches; no faust-streaming issue found (nearest:
+                                            robinhood/faust#563, slow consumption, before
+                                            the fork); batch delivery in Faust
 `Consumer._wait_next_records`,              used by the copied `getmany` as Faust's does;
 `._to_message`, `._buffered_partitions`     goes with the copy
 `Consumer._read_offset`, `._add_gap`,       the offset bookkeeping of the replaced fetch loop;
@@ -71,8 +74,8 @@ ids`, `._stop_transactions`                 no longer ours (Faust's `revoked` ca
 `Store._dbs` (RocksDB)                      the dedup table's key estimate; no upstream issue
                                             found; a size estimate upstream
 `Collection._on_changelog_sent`             the changelog offset of a write produced through
-                                            the outbox (F#177: changelog outside the
-                                            transaction); its fix upstream
+                                            the outbox (compare F#177, records produced
+                                            outside the transaction); its fix upstream
 ==========================================  ==================================================
 """
 
