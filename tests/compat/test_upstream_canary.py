@@ -178,8 +178,25 @@ def test_no_service_module_names_a_private_name_of_the_libraries_but_through_the
     assert not found, "use hookstream.core.compat for:\n" + "\n".join(found)
 
 
+def _imports_a_library(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        else:
+            continue
+        if any(name.split(".")[0] in LIBRARIES for name in names):
+            return True
+    return False
+
+
 def _service_classes() -> Iterator[type]:
+    """The classes of the service modules that import a library (only those can subclass
+    one of its classes)."""
     for path in _service_files():
+        if not _imports_a_library(path):
+            continue
         relative = path.relative_to(ROOT).with_suffix("")
         parts = [part for part in relative.parts if part != "__init__"]
         module = importlib.import_module(".".join(["hookstream", *parts]))

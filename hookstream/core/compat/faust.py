@@ -1,5 +1,5 @@
-"""faust-streaming's and mode's private names, behind public ones (pinned: faust-streaming
-0.15.3, mode-streaming 0.7.1).
+"""faust-streaming's and mode's private names, behind public ones (faust-streaming 0.15.3,
+pinned; mode-streaming 0.7.1, as installed: pyproject.toml does not pin it).
 
 The worker and the sink subclass Faust's app, worker, consumer, producer, transaction
 manager, recovery and table manager, and reach into their state. Every private name they
