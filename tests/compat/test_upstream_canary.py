@@ -186,14 +186,17 @@ def _imports_a_library(path: Path) -> bool:
             names = [node.module or ""]
         else:
             continue
-        if any(name.split(".")[0] in LIBRARIES for name in names):
+        if any(
+            name.split(".")[0] in LIBRARIES or name.startswith("hookstream.core.compat")
+            for name in names
+        ):
             return True
     return False
 
 
 def _service_classes() -> Iterator[type]:
-    """The classes of the service modules that import a library (only those can subclass
-    one of its classes)."""
+    """The classes of the service modules that import a library or the seam (only those can
+    subclass a class of a library)."""
     for path in _service_files():
         if not _imports_a_library(path):
             continue
