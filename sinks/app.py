@@ -32,12 +32,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import faust
 import httpx
 from faust.contrib.asgi import AsgiService, faust_app_running
 from mode import Service
 from prometheus_client import CollectorRegistry
 
+from hookstream.core.compat import faust as faust_compat
 from hookstream.core.health import health_service
 from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
@@ -59,7 +59,7 @@ DRAIN_SECONDS = 15.0
 COMMIT_INTERVAL_SECONDS = 1.0
 
 
-class SinkApp(faust.App):
+class SinkApp(faust_compat.App):
     """`faust.App` that crashes on an agent error instead of restarting the agent past the
     records it held (which would never be acked, so nothing after them would be committed)."""
 
@@ -75,7 +75,7 @@ class SinkApp(faust.App):
         await asyncio.to_thread(Path(self.conf.datadir).mkdir, parents=True, exist_ok=True)
         await super().on_first_start()
 
-    async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
+    async def on_agent_error(self, agent: Any, exc: BaseException) -> None:
         log.error("sink_agent_failed", agent=str(agent.name), error=repr(exc))
         await self.crash(exc)
 

@@ -18,6 +18,11 @@ Faust.
 The hand-over itself is awaited directly when nothing in it can wait (flow active and not
 suspended, no resubscription holding the conductor's lock, room in every buffer the
 partition feeds); otherwise it is Faust's `wait_first`, so a rebalance can abandon it.
+
+`getmany` and `drain_messages` are copies of Faust's `Consumer.getmany` and
+`Consumer._drain_messages` (faust/transport/consumer.py) with these changes; Faust's private
+names they use are reached through `hookstream.core.compat.faust`, and
+`tests/compat/test_upstream_canary.py` fails when the upstream methods change.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from faust.transport.consumer import CONSUMER_FETCHING
-from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
+
+from hookstream.core.compat import faust as faust_compat
 
 _YIELD_EVERY = 100
 """Messages handed over between two yields to the event loop (Faust's figure)."""
@@ -69,12 +75,16 @@ class RecordBatch(ConsumerMessage):
             self.first_offset = kept[0].offset
 
 
-class Consumer(aiokafka_driver.Consumer):
+class Consumer(faust_compat.Consumer):
     """The aiokafka consumer of Faust, with batches for the app's `batched_topics`."""
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # noqa: ASYNC109 - Faust's
-        """Faust's `getmany`, with one `RecordBatch` per partition of a batched topic."""
-        records, active_partitions = await self._wait_next_records(timeout)
+        """Faust's `getmany`, with one `RecordBatch` per partition of a batched topic.
+
+        As in Faust, the consumer's scheduler takes the partitions in turns, round robin
+        between the topics and between the partitions of each (`scheduler.iterate`); a
+        batch is one turn of its partition, a record of another topic one turn of its."""
+        records, active_partitions = await faust_compat.wait_next_records(self, timeout)
         generation_id = self.app.consumer_generation_id
         if records is None or self.should_stop:
             return
@@ -86,32 +96,36 @@ class Consumer(aiokafka_driver.Consumer):
                 self.log.warning(f"exception performing seek when flow not active {exc}")
             return
         batched: frozenset[str] = getattr(self.app, "batched_topics", frozenset())
-
-        def flowing() -> bool:  # Faust stops handing over on a rebalance
-            return self.flow_active and self.app.consumer_generation_id == generation_id
-
-        for tp, tp_records in records.items():
-            if not flowing():
+        if batched:
+            records = {
+                tp: [RecordBatch(tp, tp_records, generation_id)]
+                if tp.topic in batched and tp_records
+                else tp_records
+                for tp, tp_records in records.items()
+            }
+        tracked: set[TP] = set()  # end offsets noted once per partition and fetch
+        for tp, item in self.scheduler.iterate(records):
+            # Faust stops handing over on a rebalance
+            if not (self.flow_active and self.app.consumer_generation_id == generation_id):
                 return
             if not (
                 active_partitions is None
                 or tp in active_partitions
-                or tp in self._buffered_partitions
+                or tp in faust_compat.buffered_partitions(self)
             ):
                 continue
-            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
-            if tp.topic in batched:
-                yield tp, RecordBatch(tp, tp_records, generation_id)
-                continue
-            for record in tp_records:
-                if not flowing():
-                    return
-                yield tp, self._to_message(tp, record)
+            if tp not in tracked:
+                tracked.add(tp)
+                self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+            if isinstance(item, RecordBatch):
+                yield tp, item
+            else:
+                yield tp, faust_compat.to_message(self, tp, item)
 
     def _can_hand_over_now(self, tp: Any) -> bool:
         """Whether handing a message of `tp` to its agents will finish without waiting."""
         conductor: Any = self.app.topics
-        if conductor._tp_to_callback_lock.locked():
+        if faust_compat.resubscribing(conductor):
             return False
         if not self.app.flow_control.is_active() or self.suspend_flow.is_set():
             return False
@@ -120,12 +134,12 @@ class Consumer(aiokafka_driver.Consumer):
         producer_buffer: Any = self.app.producer.buffer
         if producer_buffer.size > producer_buffer.max_messages:
             return False
-        return not any(channel.queue.full() for channel in conductor._tp_index.get(tp, ()))
+        return not any(channel.queue.full() for channel in faust_compat.channels_of(conductor, tp))
 
-    async def _drain_messages(self, fetcher: Any) -> None:
-        # Faust's `Consumer._drain_messages`, but for the hand-over (see the module doc).
-        consumer_should_stop = self._stopped.is_set
-        fetcher_should_stop = fetcher._stopped.is_set
+    async def drain_messages(self, fetcher: Any) -> None:
+        """Faust's `Consumer._drain_messages`, but for the hand-over (see the module doc)."""
+        consumer_should_stop = faust_compat.stopped(self)
+        fetcher_should_stop = faust_compat.stopped(fetcher)
         hand_over = self._hand_over
         since_yield = 0
         try:
@@ -161,7 +175,8 @@ class Consumer(aiokafka_driver.Consumer):
     async def _hand_over(self, tp: Any, message: Any) -> None:
         """Faust's handling of one fetched message: note a gap in the offsets, commit when
         `commit_every` messages were acked, hand the message to the agents."""
-        read_offset = self._read_offset[tp]
+        read_offsets = faust_compat.read_offsets(self)
+        read_offset = read_offsets[tp]
         if read_offset is not None and message.offset < read_offset:
             return  # read before a seek back: Faust drops it too
         if isinstance(message, RecordBatch):
@@ -175,12 +190,11 @@ class Consumer(aiokafka_driver.Consumer):
             # batch those of its records before the last: done once a later offset is acked
             gap_from = read_offset + 1 if read_offset and first - read_offset > 1 else first
             if gap_from < message.offset:
-                await self._add_gap(tp, gap_from, message.offset - 1)
-        if self._commit_every is not None and self._n_acked >= self._commit_every:
-            self._n_acked = 0
+                await faust_compat.add_gap(self, tp, gap_from, message.offset - 1)
+        if faust_compat.take_commit_due(self):
             await self.commit()
         if self._can_hand_over_now(tp):
             await self.callback(message)
         else:
             await self.wait_first(self.callback(message), self.suspend_flow.wait())
-        self._read_offset[tp] = message.offset
+        read_offsets[tp] = message.offset

@@ -21,26 +21,33 @@ recovery as soon as the consumer's position has passed the end offset of every a
 changelog partition and nothing arrived for two checks in a row. It only looks after this
 recovery's seek of the changelogs: a recovery restarted by another rebalance resets the
 offsets while the positions still show the previous attempt's end.
+
+`resume_streams` and `on_recovery_completed` are copies of Faust's `Recovery._resume_streams`
+and `Recovery.on_recovery_completed` (faust/tables/recovery.py) with the seek moved; Faust's
+private names are reached through `hookstream.core.compat.faust`, whose canary test fails
+when the upstream methods change.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import Any
 
-from faust.tables.manager import TableManager as FaustTableManager
-from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import ensure_aiokafka_TP
 from mode import Service
+
+from hookstream.core.compat import faust as faust_compat
 
 _CHECK_EVERY_SECONDS = 0.5
 
 
-class SeekFirstRecovery(Recovery):
+class SeekFirstRecovery(faust_compat.Recovery):
     """`Recovery` that seeks the stream partitions, then resumes them (both when a recovery
     completes and when none was needed). The rest is Faust's code, unchanged."""
 
-    async def _resume_streams(self, generation_id: int = 0) -> None:
+    async def resume_streams(self, generation_id: int = 0) -> None:
+        """Faust's, seeking the stream partitions before resuming them (faust-streaming
+        issue #216)."""
         consumer = self.app.consumer
         await self.app.on_rebalance_complete.send()
         assignment = consumer.assignment()
@@ -52,7 +59,7 @@ class SeekFirstRecovery(Recovery):
         self.log.info("Resuming flow...")
         self.app.flow_control.resume()
         consumer.resume_flow()
-        await cast(Any, self.app)._fetcher.maybe_start()  # App has it, AppT does not
+        await faust_compat.fetcher(self.app).maybe_start()
         self.tables.on_actives_ready()
         self.tables.on_standbys_ready()
         self.app.on_rebalance_end()
@@ -60,14 +67,13 @@ class SeekFirstRecovery(Recovery):
 
     _sought = False  # the active changelogs were sought for the current recovery
 
-    async def _build_highwaters(
-        self, consumer: Any, tps: Any, destination: Any, title: str
-    ) -> None:
+    async def build_highwaters(self, consumer: Any, tps: Any, destination: Any, title: str) -> None:
+        """The changelog ends from the broker (faust-streaming issue #158: Faust reads -1
+        under exactly-once for a partition just assigned)."""
         if title == "active":  # a new recovery cycle: its seek has not happened yet
             self._sought = False
-        thread = consumer._thread  # the aiokafka consumer lives in Faust's consumer thread
-        ends = await thread.call_thread(
-            thread._ensure_consumer().end_offsets, [ensure_aiokafka_TP(tp) for tp in tps]
+        ends = await faust_compat.changelog_end_offsets(
+            consumer, [ensure_aiokafka_TP(tp) for tp in tps]
         )
         highwaters = {
             tp: end - 1 if (end := ends.get(ensure_aiokafka_TP(tp))) is not None else -1
@@ -76,13 +82,14 @@ class SeekFirstRecovery(Recovery):
         self.log.info(
             "Highwater for %s changelog partitions:\n%s",
             title,
-            self._highwater_logtable(highwaters, title=title),
+            faust_compat.highwater_logtable(self, highwaters, title=title),
         )
         destination.clear()
         destination.update(highwaters)
 
-    async def _seek_offsets(self, consumer: Any, tps: Any, offsets: Any, title: str) -> None:
-        await super()._seek_offsets(consumer, tps, offsets, title)
+    async def seek_offsets(self, consumer: Any, tps: Any, offsets: Any, title: str) -> None:
+        """Faust's, noting that this recovery's seek of the active changelogs happened."""
+        await super().seek_offsets(consumer, tps, offsets, title)
         if title == "active":
             self._sought = True
 
@@ -108,7 +115,7 @@ class SeekFirstRecovery(Recovery):
             if caught_up:
                 self.log.info("Changelogs read up to their transaction markers")
                 self.flush_buffers()
-                self._set_recovery_ended()
+                faust_compat.set_recovery_ended(self)
                 self.signal_recovery_end.set()
                 quiet_checks, last_offsets = 0, None
 
@@ -139,14 +146,19 @@ class SeekFirstRecovery(Recovery):
         consumer = self.app.consumer
         if assignment:
             self.log.info("Seek stream partitions to committed offsets.")
-            await self._wait(consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout)
-        consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
+            await faust_compat.wait_for(
+                self, consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout
+            )
+        consumer.resume_partitions(
+            {tp for tp in assignment if not faust_compat.is_changelog_tp(self, tp)}
+        )
 
     async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        """Faust's, seeking the stream partitions before resuming them (as above)."""
         consumer = self.app.consumer
         self.log.info("Restore complete!")
         await self.app.on_rebalance_complete.send()
-        self._set_recovery_ended()
+        faust_compat.set_recovery_ended(self)
         callbacks = [
             asyncio.ensure_future(
                 table.on_recovery_completed(
@@ -169,7 +181,7 @@ class SeekFirstRecovery(Recovery):
         self.completed.set()
         self.app.flow_control.resume()
         consumer.resume_flow()
-        await cast(Any, self.app)._fetcher.maybe_start()  # App has it, AppT does not
+        await faust_compat.fetcher(self.app).maybe_start()
         self.tables.on_actives_ready()
         if not self.app.assignor.assigned_standbys():
             self.tables.on_standbys_ready()
@@ -177,11 +189,7 @@ class SeekFirstRecovery(Recovery):
         self.log.info("Worker ready")
 
 
-class TableManager(FaustTableManager):
+class TableManager(faust_compat.TableManager):
     """Faust's table manager with `SeekFirstRecovery`."""
 
-    @property
-    def recovery(self) -> Any:
-        if self._recovery is None:
-            self._recovery = SeekFirstRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
-        return self._recovery
+    recovery_class = SeekFirstRecovery

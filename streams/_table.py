@@ -5,7 +5,9 @@ background task. Under exactly-once that lets a table write miss the transaction
 event that made it (the buffer may still hold it when the offsets commit), so a crash
 could forget an id the worker already routed. This table puts its changelog records in the
 app's outbox (`streams._outbox`) with the event's other records, so the commit of the
-event's offset produces them in its transaction.
+event's offset produces them in its transaction (compare faust-streaming issue
+#177, records produced outside the transaction). `send_changelog` replaces Faust's
+`Collection.send_changelog` (faust/tables/base.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import faust
 from aiokafka.structs import RecordMetadata
 from faust.stores.base import SerializedStore
 
+from hookstream.core.compat import faust as faust_compat
 from hookstream.streams._outbox import Outbox
 
 
@@ -35,8 +38,7 @@ class EagerChangelogTable(faust.Table[bytes, bytes]):
         store = self.data
         if not isinstance(store, SerializedStore):  # the memory store keeps values as given
             return store.data.get(key, default)
-        value = store._get(store._encode_key(key))
-        return default if value is None else store._decode_value(value)
+        return faust_compat.store_get(store, key, default)
 
     def send_changelog(
         self,
@@ -53,7 +55,7 @@ class EagerChangelogTable(faust.Table[bytes, bytes]):
             partition=partition,
             key_serializer=key_serializer or self.key_serializer,
             value_serializer=value_serializer or self.value_serializer,
-            callback=self._on_changelog_sent,
+            callback=faust_compat.changelog_sent_callback(self),
             eager_partitioning=True,
         )
         message = future.message
@@ -70,4 +72,4 @@ class EagerChangelogTable(faust.Table[bytes, bytes]):
 
     def _changelog_delivered(self, future: Any, metadata: RecordMetadata) -> None:
         future.set_result(metadata)
-        self._on_changelog_sent(future)  # Faust: remember the offset on commit
+        faust_compat.changelog_sent_callback(self)(future)  # Faust: note the offset to commit

@@ -7,8 +7,13 @@ partition number names the transaction of an unrelated source partition, one tha
 belong to another worker. Kafka's exactly-once needs each output in the transaction of the
 input partition that caused it: the worker's records wait in the app's outbox
 (`streams._outbox`), and `commit` produces those of the events it commits into the
-transaction of their source partition, then commits it. Any failure there crashes the
-worker: a transaction that cannot commit must not be followed by more work.
+transaction of their source partition, then commits it (faust-streaming issue #440 is the
+KeyError). Any failure there crashes the worker: a transaction that cannot commit must not
+be followed by more work.
+
+`Producer.commit_transactions` and `maybe_begin_transaction` are copies of Faust's
+(faust/transport/drivers/aiokafka.py) with the changes their docstrings give; private names
+of Faust and aiokafka are reached through `hookstream.core.compat`.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from faust.exceptions import ProducerSendError
 from faust.transport.consumer import TransactionManager
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
+from hookstream.core.compat import aiokafka as aiokafka_compat
+from hookstream.core.compat import faust as faust_compat
 from hookstream.streams._consumer import Consumer
 from hookstream.streams._produce import produce_in_batches
 
@@ -31,12 +38,13 @@ class SourcePartitionTransactionManager(TransactionManager):
     async def on_rebalance(self, assigned: Any, revoked: Any, newly_assigned: Any) -> None:
         # Faust stops the producers of the partitions in `revoked`, which has come out empty
         # when another worker took partitions over: the old producers lived on, were fenced
-        # by the new owner's, and the next commit crashed. Keep exactly those of `assigned`.
-        keep = self._tps_to_transactional_ids(assigned)
-        producers = cast(Producer, self.producer)._transaction_producers
+        # by the new owner's, and the next commit crashed (faust-streaming issue #323).
+        # Keep exactly those of `assigned`.
+        keep = faust_compat.transactional_ids_of(self, assigned)
+        producers = faust_compat.transaction_producers(self.producer)
         if stale := sorted(set(producers) - keep):
             self.log.info("Stopping transactional producers no longer ours: %s", stale)
-            await self._stop_transactions(stale)
+            await faust_compat.stop_transactions(self, stale)
         if dropped := cast(Any, self.app).outbox.keep_only(assigned):
             self.log.warning("Dropped %d uncommitted records of partitions no longer ours", dropped)
         await super().on_rebalance(assigned, revoked, newly_assigned)
@@ -61,7 +69,7 @@ class SourcePartitionTransactionManager(TransactionManager):
             return
         group = self.app.assignor.group_for_topic(source.topic)
         transactional_id = f"{self.app.conf.id}-{group}-{source.partition}"
-        producer = cast(Producer, self.producer)._transaction_producers.get(transactional_id)
+        producer = faust_compat.transaction_producers(self.producer).get(transactional_id)
         if producer is None:
             raise ProducerSendError(f"no transactional producer for {transactional_id}")
         await produce_in_batches(producer, records)
@@ -75,14 +83,13 @@ class Producer(aiokafka_driver.Producer):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self._transaction_producers = {}
-        self._trn_locks = {}
+        faust_compat.separate_transaction_state(self)
 
     async def maybe_begin_transaction(self, transactional_id: str) -> None:
         """Begin a transaction unless the producer is in one already (a partition kept
         through a rebalance: Faust begins again and logs the refusal as a warning)."""
-        producer = self._transaction_producers.get(transactional_id)
-        if producer is not None and producer._txn_manager.is_in_transaction():
+        producer = faust_compat.transaction_producers(self).get(transactional_id)
+        if producer is not None and aiokafka_compat.in_transaction(producer):
             return
         self.log.info(
             "Transaction %s: %s", transactional_id, "begin" if producer else "new producer"
@@ -109,8 +116,8 @@ class Producer(aiokafka_driver.Producer):
         group_id: str,
         start_new_transaction: bool,
     ) -> None:
-        async with self._trn_locks[transactional_id]:
-            producer = self._transaction_producers.get(transactional_id)
+        async with faust_compat.transaction_locks(self)[transactional_id]:
+            producer = faust_compat.transaction_producers(self).get(transactional_id)
             if producer is None:  # its start failed: these offsets cannot be committed
                 raise ProducerSendError(f"no transactional producer for {transactional_id}")
             try:

@@ -14,6 +14,7 @@ from typing import Any
 import faust
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
+from hookstream.core.compat import faust as faust_compat
 from hookstream.core.health import health_service
 from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
@@ -69,7 +70,7 @@ class RecordBatchSchema(faust.Schema):  # type: ignore[type-arg] # generic in st
         return message.value
 
 
-class WorkerApp(faust.App):
+class WorkerApp(faust_compat.App):
     """`faust.App` with the worker's transport fixes, topic admin, metrics and readiness."""
 
     def __init__(self, settings: Settings, *, partitions: int, web_port: int, web_bind: str):
@@ -113,7 +114,7 @@ class WorkerApp(faust.App):
         self.batched_topics: frozenset[str] = frozenset()
         self.ready = False
 
-    def _new_transport(self) -> Any:
+    def new_transport(self) -> Any:
         return _transactions.Transport(self.conf.broker_consumer, self)
 
     async def on_start(self) -> None:
@@ -133,7 +134,7 @@ class WorkerApp(faust.App):
         await super().on_stop()
         await self.topic_admin.close()
 
-    async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
+    async def on_agent_error(self, agent: Any, exc: BaseException) -> None:
         # Faust would restart the agent and carry on past the failed event; stop instead:
         # the transaction aborts and the event is processed again after the restart.
         log.error("worker.agent_failed", agent=str(agent.name), error=repr(exc))
@@ -295,7 +296,7 @@ def _lag(app: faust.App, raw_topic: str) -> Iterable[tuple[str, int, int]]:
 
 def _table_keys(table: Any) -> int:
     store = table.data
-    databases = getattr(store, "_dbs", None)  # RocksDB: one database per partition
+    databases = faust_compat.rocksdb_databases(store)  # RocksDB: one database per partition
     if databases is not None:
         return sum(
             int(db.property_int_value("rocksdb.estimate-num-keys") or 0)

@@ -9,9 +9,9 @@ import threading
 from typing import Any
 
 import click
-import faust
 import uvloop
 
+from hookstream.core.compat import faust as faust_compat
 from hookstream.core.errors import KafkaUnreachable, TopicAdminFailed
 from hookstream.core.logs import configure_logging, get_logger
 from hookstream.core.settings import Settings, load_settings
@@ -30,7 +30,7 @@ log = get_logger(__name__)
 _GC_YOUNG_THRESHOLD = 100_000
 
 
-class BoundedWorker(faust.Worker):
+class BoundedWorker(faust_compat.Worker):
     """Faust's worker, whose stop on SIGTERM/SIGINT is bounded: a stop waits for in-flight
     events and the last commit, which never come while Kafka is unreachable. Exiting hard
     then is safe: the open transactions abort, and without the clean-stop marker the next
@@ -41,15 +41,8 @@ class BoundedWorker(faust.Worker):
         self.shutdown_timeout = shutdown_timeout
         self._deadline: threading.Timer | None = None
 
-    def _on_sigterm(self) -> None:
-        self._arm_deadline()
-        super()._on_sigterm()
-
-    def _on_sigint(self) -> None:
-        self._arm_deadline()
-        super()._on_sigint()
-
-    def _arm_deadline(self) -> None:
+    def on_stop_signal(self) -> None:
+        """Arm the deadline of the stop that SIGTERM or SIGINT begins."""
         if self._deadline is None:
             self._deadline = threading.Timer(self.shutdown_timeout, self._give_up)
             self._deadline.daemon = True
