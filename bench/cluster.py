@@ -64,7 +64,7 @@ class Scale:
 
 
 SCALES = {
-    "ci": Scale(15, 6, 2, 90),
+    "ci": Scale(15, 6, 1, 90),
     "full": Scale(100, 40, 8, 180),
 }
 
