@@ -74,6 +74,7 @@ class Verdict:
     event_doubles: int = 0
     invalid_on_kafka: int = 0
     invalid_in_dlq: int = 0
+    dlq_unexpected: int = 0  # dead letters other than the invalid events sent on purpose
     bad_webhooks_refused: dict[str, int] = field(default_factory=dict)
     wrong_statuses: list[Any] = field(default_factory=list)
     unexpected_5xx: list[Any] = field(default_factory=list)
@@ -127,7 +128,7 @@ async def run_suite(scale: Scale, work_dir: Path) -> Verdict:
         await _inject_faults(pipeline, scale, verdict.faults)
         traffic.stop()
         await sending
-        await _verify(pipeline, traffic, verdict)
+        await verify(pipeline, traffic, verdict)
     return verdict
 
 
@@ -164,7 +165,8 @@ async def _inject_faults(pipeline: Pipeline, scale: Scale, log: list[str]) -> No
     await note(f"sandbox hung 30% of calls for {SINK_TIMEOUT_SECONDS * 2:.0f}s (> client timeout)")
 
 
-async def _verify(pipeline: Pipeline, traffic: Traffic, verdict: Verdict) -> None:
+async def verify(pipeline: Pipeline, traffic: Traffic, verdict: Verdict) -> None:
+    """Fill `verdict` from the traffic's ledger and what the topics and the sandbox hold."""
     ledger = traffic.ledger
     verdict.webhooks_accepted = len(ledger.accepted)
     verdict.events_accepted = len(ledger.events_accepted)
@@ -192,6 +194,11 @@ async def _verify(pipeline: Pipeline, traffic: Traffic, verdict: Verdict) -> Non
     dlq = await _read_topic(pipeline.bootstrap, pipeline.topics.data_events_dlq)
     in_dlq = {record.key for record in dlq}
     verdict.invalid_in_dlq = sum(1 for key in ledger.invalid_on_kafka if key in in_dlq)
+    sent_invalid = set(ledger.invalid_on_kafka)
+    notification_dlq = await _read_topic(pipeline.bootstrap, pipeline.topics.dlq)
+    verdict.dlq_unexpected = len(notification_dlq) + sum(
+        1 for record in dlq if record.key not in sent_invalid
+    )
 
 
 async def _wait_for_routed(pipeline: Pipeline, accepted: set[str]) -> Counter[str]:

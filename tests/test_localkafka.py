@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaProducer
 from click.testing import CliRunner
 
 from hookstream.cli import main
+from hookstream.core.errors import LocalKafkaError
 from hookstream.devtools import localkafka
 from tests.support.kafka import read_topic, unique_name
 
@@ -47,3 +48,27 @@ def test_cli_start_status_stop_round_trip(tmp_path: Path) -> None:
     after = runner.invoke(main, ["kafka", "status", "--data-dir", data_dir])
     assert after.exit_code == 1
     assert after.output.strip() == "not running"
+
+
+def test_a_data_dir_keeps_the_number_of_nodes_it_was_formatted_with(tmp_path: Path) -> None:
+    (tmp_path / "log").mkdir()  # as a single broker's formatted data dir has
+    with pytest.raises(LocalKafkaError, match="holds 1 node"):
+        localkafka.start(port=localkafka.free_port(), data_dir=tmp_path, brokers=3)
+
+
+def test_cli_names_each_node_of_a_cluster_and_refuses_one_it_does_not_have(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "nodes").write_text("3")  # a three-node cluster's data dir, nothing running
+    runner = CliRunner()
+    status = runner.invoke(main, ["kafka", "status", "--data-dir", str(tmp_path)])
+    assert status.exit_code == 1
+    assert [line.split(" address")[0] for line in status.output.splitlines()] == [
+        "node 1 not running",
+        "node 2 not running",
+        "node 3 not running",
+        "not running",
+    ]
+    killed = runner.invoke(main, ["kafka", "kill", "--node", "4", "--data-dir", str(tmp_path)])
+    assert killed.exit_code == 1
+    assert "has nodes 1 to 3, not 4" in killed.output

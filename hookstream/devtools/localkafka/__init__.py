@@ -1,4 +1,5 @@
-"""A real single-node Apache Kafka broker for dev mode, tests and benchmarks."""
+"""A real Apache Kafka broker (or a KRaft cluster of several) for dev mode, tests and
+benchmarks."""
 
 from hookstream.devtools.localkafka.launcher import (
     DEFAULT_CACHE_DIR,
@@ -6,10 +7,13 @@ from hookstream.devtools.localkafka.launcher import (
     DEFAULT_PORT,
     KAFKA_VERSION,
     BrokerStatus,
+    NodeStatus,
     ensure_jars,
     free_port,
+    free_ports,
     kill,
     paused,
+    restart,
     running_broker,
     start,
     status,
@@ -22,10 +26,13 @@ __all__ = [
     "DEFAULT_PORT",
     "KAFKA_VERSION",
     "BrokerStatus",
+    "NodeStatus",
     "ensure_jars",
     "free_port",
+    "free_ports",
     "kill",
     "paused",
+    "restart",
     "running_broker",
     "start",
     "status",
