@@ -90,7 +90,7 @@ class IntercomClient:
     def __init__(self, settings: SinkSettings, transport: httpx.AsyncBaseTransport | None = None):
         self._settings = settings
         self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._http: httpx.AsyncClient | None = None
         self._closed = False
 
     @property
@@ -100,8 +100,8 @@ class IntercomClient:
 
     async def open(self) -> None:
         """Create the connection pool (once)."""
-        if self._client is None and not self._closed:
-            self._client = httpx.AsyncClient(
+        if self._http is None and not self._closed:
+            self._http = httpx.AsyncClient(
                 base_url=self.base_url,
                 headers=request_headers(self._settings),
                 timeout=timeout_from(self._settings),
@@ -113,7 +113,7 @@ class IntercomClient:
     async def aclose(self) -> None:
         """Close the pool; harmless when closed already or never opened."""
         self._closed = True
-        client, self._client = self._client, None
+        client, self._http = self._http, None
         if client is not None:
             await client.aclose()
 
@@ -132,10 +132,10 @@ class IntercomClient:
     async def send(self, body: bytes) -> Accepted:
         """POST one event's JSON body. Raises a `sinks.errors.SendFailed` subclass unless
         Intercom answers 2xx."""
-        if self._client is None:
+        if self._http is None:
             raise RuntimeError("IntercomClient is not open")
         try:
-            response = await self._client.post(EVENTS_PATH, content=body)
+            response = await self._http.post(EVENTS_PATH, content=body)
         except httpx.TimeoutException as exc:
             raise NetworkError(f"timed out: {type(exc).__name__}") from exc
         except httpx.TransportError as exc:

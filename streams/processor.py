@@ -102,6 +102,8 @@ class Processor:
         try:
             await self.topics.ensure(name)
         except TopicAdminFailed as exc:
+            if exc.retriable:  # the worker stops; its transaction aborts and a restart retries
+                raise
             raise RouteFailed(str(exc)) from exc
 
     async def _dead_letter(

@@ -41,9 +41,12 @@ class TopicNotFound(HookstreamError):
 
 class TopicAdminFailed(HookstreamError):
     """The broker refused to create or describe a topic, or did not answer (the message says
-    why). Retriable: creating a topic again may succeed."""
+    why). `retriable` when trying again may succeed (no answer, no controller, a leader
+    moving); not when the broker refused for good (an invalid name, a policy, no ACL)."""
 
-    retriable = True
+    def __init__(self, message: str, *, retriable: bool = True) -> None:
+        super().__init__(message)
+        self.retriable = retriable
 
 
 class ReplayFailed(HookstreamError):

@@ -89,7 +89,7 @@ async def bounded(awaitable: Awaitable[T], *, what: str, wait_seconds: float) ->
     except TimeoutError as exc:
         raise TopicAdminFailed(f"{what}: no answer within {wait_seconds:g} s") from exc
     except KafkaError as exc:
-        raise TopicAdminFailed(f"{what}: {exc}") from exc
+        raise TopicAdminFailed(f"{what}: {exc}", retriable=exc.retriable) from exc
 
 
 async def retrying(call: Callable[[], Awaitable[T]], *, what: str, wait_seconds: float) -> T:

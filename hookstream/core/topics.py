@@ -32,8 +32,10 @@ from typing import Any, Self
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import for_code
 
 from hookstream.core import kafka
+from hookstream.core.compat import aiokafka as aiokafka_compat
 from hookstream.core.errors import TopicAdminFailed
 from hookstream.core.kafka import DEFAULT_CONNECT_TIMEOUT, KafkaConnection, TopicLayout
 from hookstream.core.logs import get_logger
@@ -48,6 +50,10 @@ KEY_CONFIGS = ("cleanup.policy", "retention.ms", "min.insync.replicas", "max.mes
 
 _TOPIC_ALREADY_EXISTS = 36
 _DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs `config_source`: set on the topic itself
+# A routed topic's creation: attempts and the wait of each (a dead controller is found out
+# by the first timeout; the metadata refresh then names a live one).
+_CREATE_ATTEMPTS = 4
+_CREATE_ATTEMPT_SECONDS = 5.0
 
 log = get_logger(__name__)
 
@@ -150,7 +156,10 @@ async def _create(
             created.add(error["topic"])
         elif code != _TOPIC_ALREADY_EXISTS:  # another creator won the race: fine
             message = error.get("error_message") or f"error code {code}"
-            raise TopicAdminFailed(f"cannot create topic {error['topic']!r}: {message}")
+            raise TopicAdminFailed(
+                f"cannot create topic {error['topic']!r}: {message}",
+                retriable=for_code(code).retriable,
+            )
     return created
 
 
@@ -369,11 +378,23 @@ class TopicAdmin:
         await self.close()
 
     async def ensure(self, name: str) -> None:
-        """Create topic `name` unless it exists."""
+        """Create topic `name` unless it exists. A retriable failure (no answer: the node the
+        client takes for the controller may be dead) is tried again on fresh metadata, up to
+        `_CREATE_ATTEMPTS` times of `_CREATE_ATTEMPT_SECONDS`; then it is raised, retriable."""
         if name in self._known:
             return
         spec = TopicSpec(name, "routed", self.partitions, self.replication, self.configs)
-        if await _create(self._started(), [spec], wait_seconds=self._wait_seconds):
+        client = self._started()
+        for attempt in range(1, _CREATE_ATTEMPTS + 1):
+            try:
+                created = await _create(client, [spec], wait_seconds=_CREATE_ATTEMPT_SECONDS)
+                break
+            except TopicAdminFailed as exc:
+                if not exc.retriable or attempt == _CREATE_ATTEMPTS:
+                    raise
+                log.warning("topic.create_retried", topic=name, attempt=attempt, error=str(exc))
+                await aiokafka_compat.refresh_admin_metadata(client)
+        if created:
             log.info(
                 "topic.created",
                 topic=name,
@@ -381,6 +402,11 @@ class TopicAdmin:
                 replication=self.replication,
             )
         self._known.add(name)
+
+    @property
+    def controller_id(self) -> int | None:
+        """The node this admin sends CreateTopics to, from its cached metadata."""
+        return aiokafka_compat.admin_controller_id(self._started())
 
     async def partition_count(self, name: str) -> int | None:
         """How many partitions topic `name` has; None when it does not exist."""

@@ -31,10 +31,13 @@ class Topics:
     def __init__(self, broken: set[str] | None = None) -> None:
         self.created: list[str] = []
         self.broken = broken or set()
+        self.unreachable = False
 
     async def ensure(self, name: str) -> None:
+        if self.unreachable:
+            raise TopicAdminFailed(f"create {name}: no answer within 5 s")
         if name in self.broken:
-            raise TopicAdminFailed(f"cannot create {name}")
+            raise TopicAdminFailed(f"cannot create {name}", retriable=False)
         if name not in self.created:
             self.created.append(name)
 
@@ -132,6 +135,16 @@ async def test_a_topic_that_cannot_be_created_dead_letters_without_remembering_t
     assert await h.feed(notification("notif_1")) is Outcome.DEAD_LETTERED
     assert decode_headers(h.sink.records[0].headers)["hookstream-dlq-reason"] == "route-failed"
     h.topics.broken.clear()  # fixed, and the dead letter replayed: it passes
+    assert await h.feed(notification("notif_1")) is Outcome.ROUTED
+
+
+async def test_a_topic_the_cluster_cannot_create_now_stops_the_worker_instead() -> None:
+    h = Harness()
+    h.topics.unreachable = True  # a controller lost: retriable, so no dead letter
+    with pytest.raises(TopicAdminFailed):
+        await h.feed(notification("notif_1"))
+    assert h.sink.records == []
+    h.topics.unreachable = False  # the restart processes the same record again
     assert await h.feed(notification("notif_1")) is Outcome.ROUTED
 
 
