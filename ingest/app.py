@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 from hookstream.core.dataevents import event_key
 from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
-from hookstream.core.settings import Settings
+from hookstream.core.settings import Settings, weak_secrets
 from hookstream.core.topics import RECORD_OVERHEAD_BYTES
 from hookstream.ingest import metrics
 from hookstream.ingest.durable import DurableWriter, OutgoingRecord, WriterConfig, write_durably
@@ -60,10 +60,29 @@ class IngestApp(FastAPI):
         return self.openapi_schema
 
 
-def create_app(settings: Settings) -> IngestApp:
-    """The ingest app for `settings`. Refuses to build without a client secret."""
+def secrets_refusal(settings: Settings) -> str | None:
+    """Why the ingest must not start with these secrets, or None. Without a client secret,
+    or with a weak one (short, a placeholder, a development default) unless
+    HOOKSTREAM_ALLOW_DEV_SECRETS is set, which is then said in the log."""
     if not settings.ingest.client_secrets:
-        raise ValueError("set INTERCOM_CLIENT_SECRET (or INTERCOM_CLIENT_SECRETS) for the ingest")
+        return "set INTERCOM_CLIENT_SECRET (or INTERCOM_CLIENT_SECRETS) for the ingest"
+    weak = weak_secrets(settings.ingest)
+    if weak and not settings.ingest.allow_dev_secrets:
+        return (
+            "; ".join(weak) + ": use a long random secret (HOOKSTREAM_ALLOW_DEV_SECRETS=true "
+            "accepts it, for local development only)"
+        )
+    if weak:
+        log.warning("ingest_using_dev_secrets", weak=weak)
+    return None
+
+
+def create_app(settings: Settings) -> IngestApp:
+    """The ingest app for `settings`. Refuses to build without a client secret, or with a
+    weak secret (see `secrets_refusal`)."""
+    refusal = secrets_refusal(settings)
+    if refusal:
+        raise ValueError(refusal)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -24,6 +24,8 @@ def check_bearer_token(header: str | None, ingest: IngestSettings) -> None:
     if not header or not header.lower().startswith(_BEARER):
         raise NotAuthenticated("an Authorization: Bearer <token> header is required")
     given = header[len(_BEARER) :].strip().encode()
+    if not given:
+        raise NotAuthenticated("the bearer token is empty")
     if not hmac.compare_digest(given, ingest.api_token.get_secret_value().encode()):
         raise NotAuthenticated("the bearer token is not valid")
 
