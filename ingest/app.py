@@ -91,6 +91,7 @@ def create_app(settings: Settings) -> IngestApp:
             topics=(settings.topics.raw, settings.topics.data_events),
             produce_timeout=settings.ingest.produce_timeout_seconds,
             max_request_bytes=settings.topics.max_body_bytes + RECORD_OVERHEAD_BYTES,
+            drain_failure_bound=settings.ingest.drain_failure_seconds,
         )
         async with (
             await Spool.open(settings.ingest.spool_path, settings.ingest.spool_max_bytes) as spool,
@@ -171,8 +172,16 @@ def create_app(settings: Settings) -> IngestApp:
     async def validate_webhook_url() -> Response:
         return Response(status_code=200)
 
-    @app.get("/healthz", summary="Liveness: the process answers")
-    async def healthz() -> Response:
+    @app.get(
+        "/healthz",
+        summary="Liveness: the process answers, and its spool drain has not failed for long",
+        responses={503: {"description": "Restart me", "content": {"application/json": {}}}},
+    )
+    async def healthz(request: Request) -> Response:
+        writer: DurableWriter = request.app.state.writer
+        reason = writer.unhealthy
+        if reason is not None:
+            return json_response({"status": "unhealthy", "reason": reason}, 503)
         return json_response({"status": "ok"})
 
     @app.get(

@@ -31,9 +31,11 @@ from typing import IO, Self, TypeVar
 import orjson
 
 from hookstream.core.contract import Headers
+from hookstream.core.logs import get_logger
 from hookstream.ingest.errors import NotDurable, SpoolFull
 
 _T = TypeVar("_T")
+log = get_logger(__name__)
 
 MAX_SLOTS = 64
 _SCHEMA = """
@@ -207,10 +209,11 @@ class Spool:
             batch, self._pending = self._pending, []
             try:
                 await self._run(self._insert, [row for row, _done in batch])
-            except sqlite3.Error as exc:
+            except sqlite3.Error:
+                log.exception("spool_write_failed", records=len(batch))
                 for _row, done in batch:
                     if not done.done():
-                        done.set_exception(NotDurable(f"the spool could not be written: {exc}"))
+                        done.set_exception(NotDurable("the spool could not be written; retry"))
                 continue
             for _row, done in batch:
                 if not done.done():

@@ -175,6 +175,12 @@ class IngestSettings(_Group):
         "Spool capacity in payload bytes; past it the ingest answers 503.",
         ge=1,
     )
+    drain_failure_seconds: float = _env(
+        "HOOKSTREAM_SPOOL_DRAIN_FAILURE_SECONDS",
+        120.0,
+        "How long the spool's drain may keep failing before /healthz fails (a restart).",
+        gt=0,
+    )
     api_token: SecretStr | None = _env(
         "HOOKSTREAM_API_TOKEN", None, "Bearer token that POST /events requires."
     )
