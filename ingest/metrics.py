@@ -47,3 +47,7 @@ DRAIN_FAILURES = Counter(
     "hookstream_ingest_spool_drain_failures_total",
     "Times the spool's drain failed and was restarted (its records stay in the spool).",
 )
+SPOOL_CORRUPT = Counter(
+    "hookstream_ingest_spool_corrupt_total",
+    "Spool files found damaged when opened, renamed aside (kept) for a fresh one.",
+)

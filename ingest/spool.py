@@ -32,6 +32,7 @@ import orjson
 
 from hookstream.core.contract import Headers
 from hookstream.core.logs import get_logger
+from hookstream.ingest import metrics
 from hookstream.ingest.errors import NotDurable, SpoolFull
 
 _T = TypeVar("_T")
@@ -224,7 +225,32 @@ class Spool:
 
     # -- in the spool's own thread ---------------------------------------------------------
 
+    def _set_aside_if_corrupt(self) -> None:
+        """Check the file (`PRAGMA quick_check`); a damaged one (a broken disk, a truncated
+        copy) is renamed aside with its WAL, kept for an operator, so the ingest starts on a
+        fresh file rather than not at all."""
+        if not self.path.exists():
+            return
+        try:
+            with contextlib.closing(sqlite3.connect(self.path)) as db:
+                rows = db.execute("PRAGMA quick_check").fetchall()
+            problem = None if rows == [("ok",)] else "; ".join(str(row[0]) for row in rows[:5])
+        except sqlite3.DatabaseError as exc:
+            problem = str(exc)
+        if problem is None:
+            return
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            companion = self.path.with_name(self.path.name + suffix)
+            if companion.exists():
+                companion.rename(aside.with_name(aside.name + suffix))
+        metrics.SPOOL_CORRUPT.inc()
+        log.error(
+            "spool_corrupt_set_aside", spool=str(self.path), kept_as=str(aside), problem=problem
+        )
+
     def _connect(self) -> None:
+        self._set_aside_if_corrupt()
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
