@@ -23,7 +23,7 @@ from hookstream.core.settings import Settings, weak_secrets
 from hookstream.core.topics import RECORD_OVERHEAD_BYTES
 from hookstream.ingest import metrics
 from hookstream.ingest.durable import DurableWriter, OutgoingRecord, WriterConfig, write_durably
-from hookstream.ingest.errors import IngestError
+from hookstream.ingest.errors import IngestError, Overloaded
 from hookstream.ingest.events import accept_data_events
 from hookstream.ingest.spool import Spool
 from hookstream.ingest.webhook import ERROR_RESPONSES, OPERATION, WEBHOOK_PATH, WebhookEndpoint
@@ -40,17 +40,33 @@ def json_response(content: object, status_code: int = 200) -> Response:
 
 class IngestApp(FastAPI):
     """FastAPI, except for `POST /webhooks/intercom`: that goes straight to the webhook
-    endpoint, which the OpenAPI schema documents all the same."""
+    endpoint, which the OpenAPI schema documents all the same.
+
+    At most HOOKSTREAM_INGEST_MAX_CONCURRENCY requests are served at once; past that a
+    request gets a fast 503 with Retry-After (the probes and /metrics are not counted, so a
+    busy pod is not taken for a dead one)."""
 
     def __init__(self, settings: Settings, **options: Any) -> None:
         super().__init__(**options)
         self.webhook_endpoint = WebhookEndpoint(settings, self.state)
+        self._max_concurrency = settings.ingest.max_concurrency
+        self._in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == WEBHOOK_PATH and scope["method"] == "POST":
-            await self.webhook_endpoint(scope, receive, send)
-        else:
+        if scope["type"] != "http" or scope["path"] in _UNCOUNTED_PATHS:
             await super().__call__(scope, receive, send)
+            return
+        if self._in_flight >= self._max_concurrency:
+            await _refuse_overloaded(scope, send)
+            return
+        self._in_flight += 1
+        try:
+            if scope["path"] == WEBHOOK_PATH and scope["method"] == "POST":
+                await self.webhook_endpoint(scope, receive, send)
+            else:
+                await super().__call__(scope, receive, send)
+        finally:
+            self._in_flight -= 1
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:  # FastAPI's schema, built once and cached
@@ -58,6 +74,24 @@ class IngestApp(FastAPI):
             schema["paths"].setdefault(WEBHOOK_PATH, {})["post"] = OPERATION
             return schema
         return self.openapi_schema
+
+
+_UNCOUNTED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+async def _refuse_overloaded(scope: Scope, send: Send) -> None:
+    error = Overloaded("the ingest is serving its most requests at once; retry")
+    path = scope["path"]
+    endpoint = path if path in (WEBHOOK_PATH, EVENTS_PATH) else "other"
+    metrics.REQUESTS.labels(endpoint, error.code).inc()
+    body = error.json_body()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+        (b"retry-after", b"%d" % error.retry_after),
+    ]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def secrets_refusal(settings: Settings) -> str | None:

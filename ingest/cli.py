@@ -41,4 +41,7 @@ def ingest_command(host: str | None, port: int | None, workers: int | None) -> N
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # uvicorn's own cap counts connections too (idle keep-alive ones included) and answers
+        # a plain 503: a backstop above the app's cap on requests, which says Retry-After.
+        limit_concurrency=settings.ingest.max_concurrency * 2,
     )

@@ -35,7 +35,10 @@ async def accept_data_events(request: Request, settings: Settings) -> list[DataE
     saying what is wrong with each invalid one."""
     check_bearer_token(request.headers.get("authorization"), settings.ingest)
     body = await read_body(
-        request.headers.get("content-length"), request.stream(), settings.topics.max_body_bytes
+        request.headers.get("content-length"),
+        request.stream(),
+        settings.topics.max_body_bytes,
+        settings.ingest.body_timeout_seconds,
     )
     try:
         payload = orjson.loads(body)

@@ -175,6 +175,18 @@ class IngestSettings(_Group):
         "Spool capacity in payload bytes; past it the ingest answers 503.",
         ge=1,
     )
+    body_timeout_seconds: float = _env(
+        "HOOKSTREAM_BODY_TIMEOUT_SECONDS",
+        10.0,
+        "Longest time a client may take to send a request body (408 after it).",
+        gt=0,
+    )
+    max_concurrency: int = _env(
+        "HOOKSTREAM_INGEST_MAX_CONCURRENCY",
+        1000,
+        "Requests one ingest process serves at once; over it a fast 503 with Retry-After.",
+        ge=1,
+    )
     drain_failure_seconds: float = _env(
         "HOOKSTREAM_SPOOL_DRAIN_FAILURE_SECONDS",
         120.0,
