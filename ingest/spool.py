@@ -331,3 +331,45 @@ class Spool:
         self._count -= len(records)
         self._bytes -= sum(record.size for record in records)
         self._oldest = first[0] if first else None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A record as a spool file holds it: waiting, or quarantined with the reason."""
+
+    record: SpooledRecord
+    quarantine_reason: str | None = None
+    quarantined_at: float | None = None
+
+
+def read_spool_file(path: Path) -> list[StoredRecord]:
+    """Every record in the spool file at `path`, read-only (an ingest may hold it): the
+    waiting ones in order, then the quarantined ones. `sqlite3.DatabaseError` when it is not
+    a sound spool file."""
+    uri = f"file:{path.resolve()}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        waiting = db.execute(
+            "SELECT seq, topic, key, value, headers, spooled_at, NULL, NULL FROM spool ORDER BY seq"
+        ).fetchall()
+        quarantined = db.execute(
+            "SELECT seq, topic, key, value, headers, spooled_at, reason, quarantined_at "
+            "FROM quarantine ORDER BY seq"
+        ).fetchall()
+    return [
+        StoredRecord(
+            SpooledRecord(
+                seq=seq,
+                topic=topic,
+                key=key,
+                value=value,
+                headers=[(name, text.encode()) for name, text in orjson.loads(headers)],
+                spooled_at=spooled_at,
+            ),
+            reason,
+            quarantined_at,
+        )
+        for seq, topic, key, value, headers, spooled_at, reason, quarantined_at in [
+            *waiting,
+            *quarantined,
+        ]
+    ]
