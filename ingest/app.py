@@ -100,7 +100,7 @@ def secrets_refusal(settings: Settings) -> str | None:
     HOOKSTREAM_ALLOW_DEV_SECRETS is set, which is then said in the log."""
     if not settings.ingest.client_secrets:
         return "set INTERCOM_CLIENT_SECRET (or INTERCOM_CLIENT_SECRETS) for the ingest"
-    weak = weak_secrets(settings.ingest)
+    weak = weak_secrets(settings.ingest) + weak_secrets(settings.kafka)
     if weak and not settings.ingest.allow_dev_secrets:
         return (
             "; ".join(weak) + ": use a long random secret (HOOKSTREAM_ALLOW_DEV_SECRETS=true "
