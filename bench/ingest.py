@@ -40,7 +40,7 @@ from bench.harness import (
 )
 from hookstream.devtools import localkafka
 
-SECRET = "bench-secret"
+SECRET = "bench-client-secret-0123"
 TARGET_SHARE = 0.60
 TARGET_P99_MS = 50.0
 

@@ -38,6 +38,7 @@ _LAZY_COMMANDS = {
         "hookstream.ops.commands:topics_command",
         "Create and describe hookstream's topics.",
     ),
+    "spool": ("hookstream.ops.spool:spool_group", "List or export what a spool file holds."),
     "tail": ("hookstream.ops.commands:tail_command", "Follow a topic and print its records."),
     "replay": ("hookstream.ops.commands:replay_command", "Move dead letters back to their source."),
     "verify-signature": (

@@ -19,11 +19,11 @@ from starlette.types import Receive, Scope, Send
 from hookstream.core.dataevents import event_key
 from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
-from hookstream.core.settings import Settings
+from hookstream.core.settings import Settings, weak_secrets
 from hookstream.core.topics import RECORD_OVERHEAD_BYTES
 from hookstream.ingest import metrics
 from hookstream.ingest.durable import DurableWriter, OutgoingRecord, WriterConfig, write_durably
-from hookstream.ingest.errors import IngestError
+from hookstream.ingest.errors import IngestError, Overloaded
 from hookstream.ingest.events import accept_data_events
 from hookstream.ingest.spool import Spool
 from hookstream.ingest.webhook import ERROR_RESPONSES, OPERATION, WEBHOOK_PATH, WebhookEndpoint
@@ -40,17 +40,33 @@ def json_response(content: object, status_code: int = 200) -> Response:
 
 class IngestApp(FastAPI):
     """FastAPI, except for `POST /webhooks/intercom`: that goes straight to the webhook
-    endpoint, which the OpenAPI schema documents all the same."""
+    endpoint, which the OpenAPI schema documents all the same.
+
+    At most HOOKSTREAM_INGEST_MAX_CONCURRENCY requests are served at once; past that a
+    request gets a fast 503 with Retry-After (the probes and /metrics are not counted, so a
+    busy pod is not taken for a dead one)."""
 
     def __init__(self, settings: Settings, **options: Any) -> None:
         super().__init__(**options)
         self.webhook_endpoint = WebhookEndpoint(settings, self.state)
+        self._max_concurrency = settings.ingest.max_concurrency
+        self._in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == WEBHOOK_PATH and scope["method"] == "POST":
-            await self.webhook_endpoint(scope, receive, send)
-        else:
+        if scope["type"] != "http" or scope["path"] in _UNCOUNTED_PATHS:
             await super().__call__(scope, receive, send)
+            return
+        if self._in_flight >= self._max_concurrency:
+            await _refuse_overloaded(scope, send)
+            return
+        self._in_flight += 1
+        try:
+            if scope["path"] == WEBHOOK_PATH and scope["method"] == "POST":
+                await self.webhook_endpoint(scope, receive, send)
+            else:
+                await super().__call__(scope, receive, send)
+        finally:
+            self._in_flight -= 1
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:  # FastAPI's schema, built once and cached
@@ -60,10 +76,47 @@ class IngestApp(FastAPI):
         return self.openapi_schema
 
 
-def create_app(settings: Settings) -> IngestApp:
-    """The ingest app for `settings`. Refuses to build without a client secret."""
+_UNCOUNTED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+async def _refuse_overloaded(scope: Scope, send: Send) -> None:
+    error = Overloaded("the ingest is serving its most requests at once; retry")
+    path = scope["path"]
+    endpoint = path if path in (WEBHOOK_PATH, EVENTS_PATH) else "other"
+    metrics.REQUESTS.labels(endpoint, error.code).inc()
+    body = error.json_body()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+        (b"retry-after", b"%d" % error.retry_after),
+    ]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def secrets_refusal(settings: Settings) -> str | None:
+    """Why the ingest must not start with these secrets, or None. Without a client secret,
+    or with a weak one (short, a placeholder, a development default) unless
+    HOOKSTREAM_ALLOW_DEV_SECRETS is set, which is then said in the log."""
     if not settings.ingest.client_secrets:
-        raise ValueError("set INTERCOM_CLIENT_SECRET (or INTERCOM_CLIENT_SECRETS) for the ingest")
+        return "set INTERCOM_CLIENT_SECRET (or INTERCOM_CLIENT_SECRETS) for the ingest"
+    weak = weak_secrets(settings.ingest) + weak_secrets(settings.kafka)
+    if weak and not settings.ingest.allow_dev_secrets:
+        return (
+            "; ".join(weak) + ": use a long random secret (HOOKSTREAM_ALLOW_DEV_SECRETS=true "
+            "accepts it, for local development only)"
+        )
+    if weak:
+        log.warning("ingest_using_dev_secrets", weak=weak)
+    return None
+
+
+def create_app(settings: Settings) -> IngestApp:
+    """The ingest app for `settings`. Refuses to build without a client secret, or with a
+    weak secret (see `secrets_refusal`)."""
+    refusal = secrets_refusal(settings)
+    if refusal:
+        raise ValueError(refusal)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,6 +125,7 @@ def create_app(settings: Settings) -> IngestApp:
             topics=(settings.topics.raw, settings.topics.data_events),
             produce_timeout=settings.ingest.produce_timeout_seconds,
             max_request_bytes=settings.topics.max_body_bytes + RECORD_OVERHEAD_BYTES,
+            drain_failure_bound=settings.ingest.drain_failure_seconds,
         )
         async with (
             await Spool.open(settings.ingest.spool_path, settings.ingest.spool_max_bytes) as spool,
@@ -152,8 +206,16 @@ def create_app(settings: Settings) -> IngestApp:
     async def validate_webhook_url() -> Response:
         return Response(status_code=200)
 
-    @app.get("/healthz", summary="Liveness: the process answers")
-    async def healthz() -> Response:
+    @app.get(
+        "/healthz",
+        summary="Liveness: the process answers, and its spool drain has not failed for long",
+        responses={503: {"description": "Restart me", "content": {"application/json": {}}}},
+    )
+    async def healthz(request: Request) -> Response:
+        writer: DurableWriter = request.app.state.writer
+        reason = writer.unhealthy
+        if reason is not None:
+            return json_response({"status": "unhealthy", "reason": reason}, 503)
         return json_response({"status": "ok"})
 
     @app.get(

@@ -6,6 +6,7 @@ import click
 import uvicorn
 
 from hookstream.core.settings import load_settings
+from hookstream.ingest.app import secrets_refusal
 
 GRACEFUL_SHUTDOWN_SECONDS = 20
 
@@ -26,8 +27,9 @@ def ingest_command(host: str | None, port: int | None, workers: int | None) -> N
     SIGTERM stops intake, finishes requests in flight, drains and flushes, then exits.
     """
     settings = load_settings()
-    if not settings.ingest.client_secrets:
-        raise click.UsageError("set INTERCOM_CLIENT_SECRET (or INTERCOM_CLIENT_SECRETS)")
+    refusal = secrets_refusal(settings)
+    if refusal:
+        raise click.UsageError(refusal)
     uvicorn.run(
         "hookstream.ingest.server:app_from_environment",
         factory=True,
@@ -39,4 +41,7 @@ def ingest_command(host: str | None, port: int | None, workers: int | None) -> N
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # uvicorn's own cap counts connections too (idle keep-alive ones included) and answers
+        # a plain 503: a backstop above the app's cap on requests, which says Retry-After.
+        limit_concurrency=settings.ingest.max_concurrency * 2,
     )

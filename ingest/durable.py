@@ -72,6 +72,8 @@ class WriterConfig:
     max_request_bytes: int = 1024 * 1024  # the largest record, with its key and headers
     timeouts_before_down: int = 3
     request_timeout_ms: int = 10_000
+    drain_backoff_max: float = 30.0  # longest pause between restarts of a failing drain
+    drain_failure_bound: float = 120.0  # failing this long, the writer is unhealthy
 
 
 class DurableWriter:
@@ -89,11 +91,12 @@ class DurableWriter:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._drain_failing_since: float | None = None  # event-loop time of the first failure
         self._watchdog: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
         await self._connect()
-        self._task = asyncio.create_task(self._drain_forever(), name="spool-drain")
+        self._task = asyncio.create_task(self._supervise_drain(), name="spool-drain")
         self._watchdog = asyncio.create_task(self._watch_for_silence(), name="kafka-silence")
         self.refresh_gauges()
         return self
@@ -119,6 +122,22 @@ class DurableWriter:
     def kafka_up(self) -> bool:
         """Whether Kafka acknowledged the last produce (and no outage is in progress)."""
         return self._kafka_up
+
+    @property
+    def unhealthy(self) -> str | None:
+        """Why this writer cannot recover on its own (the process should be restarted; the
+        spool file keeps every record), or None: the drain has failed for longer than
+        `drain_failure_bound`, or it stopped while it should run."""
+        task = self._task
+        if task is not None and task.done() and not self._stopping:
+            return "the spool drain stopped"
+        since = self._drain_failing_since
+        if since is None:
+            return None
+        failing_for = asyncio.get_running_loop().time() - since
+        if failing_for > self._config.drain_failure_bound:
+            return f"the spool drain has failed for {failing_for:.0f} s"
+        return None
 
     @property
     def spool(self) -> Spool:
@@ -270,12 +289,49 @@ class DurableWriter:
             with contextlib.suppress(KafkaError, TimeoutError):
                 await asyncio.wait_for(producer.stop(), self._config.shutdown_timeout)
 
+    async def _supervise_drain(self) -> None:
+        """Run the drain; when it fails (the spool's disk, a bug), log it and start it again
+        after a pause that doubles up to `drain_backoff_max`. Nothing is lost meanwhile: the
+        records stay in the spool file. Failing for longer than `drain_failure_bound` makes
+        the writer `unhealthy`, so /healthz fails and the pod is restarted."""
+        loop = asyncio.get_running_loop()
+        restarts = 0
+        while True:
+            try:
+                await self._drain_forever()
+            except Exception:
+                now = loop.time()
+                if self._drain_failing_since is None:
+                    self._drain_failing_since, restarts = now, 0
+                pause = min(
+                    self._config.retry_interval * 2**restarts, self._config.drain_backoff_max
+                )
+                restarts += 1
+                metrics.DRAIN_FAILURES.inc()
+                log.exception(
+                    "spool_drain_failed",
+                    failing_for_seconds=round(now - self._drain_failing_since, 3),
+                    retry_in_seconds=pause,
+                    spool_depth=self._spool.depth,
+                )
+                if self._stopping:
+                    return
+                await asyncio.sleep(pause)
+            else:
+                return
+
+    def _drain_recovered(self) -> None:
+        if self._drain_failing_since is not None:
+            log.info("spool_drain_recovered", spool_depth=self._spool.depth)
+            self._drain_failing_since = None
+
     async def _drain_forever(self) -> None:
         failures = 0
         while True:
             if self._producer is None and not await self._connect():
                 await self._sleep_or_stop()
             elif self._spool.depth == 0:
+                self._drain_recovered()
                 if self._stopping:
                     return
                 self._wake.clear()
@@ -283,6 +339,7 @@ class DurableWriter:
                     await asyncio.wait_for(self._wake.wait(), self._config.retry_interval)
             elif await self._drain_once():
                 failures = 0
+                self._drain_recovered()
             else:
                 failures += 1
                 if failures >= 3:  # a producer that keeps failing is rebuilt from scratch
@@ -384,4 +441,4 @@ async def write_durably(writer: DurableWriter, record: OutgoingRecord) -> Via:
         raise
     except Exception as exc:
         log.exception("write_failed", topic=record.topic, key=record.key.decode(errors="replace"))
-        raise NotDurable(f"the record could not be stored: {exc!r}") from exc
+        raise NotDurable("the record could not be stored; retry") from exc

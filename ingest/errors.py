@@ -8,8 +8,10 @@ HookstreamError (hookstream.core.errors)
       │    ├── BodyTooLarge             the body is over the configured limit (413)
       │    ├── NotANotification         not JSON, or not an Intercom notification envelope
       │    │                            (400; from the core's `NotificationInvalid`)
+      │    ├── BodyTimeout              the body did not arrive within the deadline (408)
       │    ├── NotAuthenticated         POST /events without the right bearer token (401)
       │    └── InvalidDataEvents        POST /events with events that fail validation (422)
+      ├── Overloaded                    the process serves its most requests at once (503)
       └── NotDurable                    neither Kafka nor the spool could take the record (503)
            └── SpoolFull                the spool is at capacity (503)
 """
@@ -67,6 +69,13 @@ class BodyTooLarge(RequestRefused):
     code = "body_too_large"
 
 
+class BodyTimeout(RequestRefused):
+    """The body did not arrive within the configured deadline (a slow or stalled client)."""
+
+    status = 408
+    code = "body_timeout"
+
+
 class NotANotification(RequestRefused):
     """The body is not JSON or not an Intercom notification envelope."""
 
@@ -86,6 +95,14 @@ class InvalidDataEvents(RequestRefused):
 
     status = 422
     code = "invalid_data_events"
+
+
+class Overloaded(IngestError):
+    """The process already serves its most requests at once: retry after `retry_after`."""
+
+    status = 503
+    code = "overloaded"
+    retry_after = 1
 
 
 class NotDurable(IngestError):

@@ -24,6 +24,8 @@ def check_bearer_token(header: str | None, ingest: IngestSettings) -> None:
     if not header or not header.lower().startswith(_BEARER):
         raise NotAuthenticated("an Authorization: Bearer <token> header is required")
     given = header[len(_BEARER) :].strip().encode()
+    if not given:
+        raise NotAuthenticated("the bearer token is empty")
     if not hmac.compare_digest(given, ingest.api_token.get_secret_value().encode()):
         raise NotAuthenticated("the bearer token is not valid")
 
@@ -33,7 +35,10 @@ async def accept_data_events(request: Request, settings: Settings) -> list[DataE
     saying what is wrong with each invalid one."""
     check_bearer_token(request.headers.get("authorization"), settings.ingest)
     body = await read_body(
-        request.headers.get("content-length"), request.stream(), settings.topics.max_body_bytes
+        request.headers.get("content-length"),
+        request.stream(),
+        settings.topics.max_body_bytes,
+        settings.ingest.body_timeout_seconds,
     )
     try:
         payload = orjson.loads(body)

@@ -43,3 +43,11 @@ QUARANTINE_DEPTH = Gauge(
     "hookstream_ingest_quarantine_depth", "Records set aside in the spool's quarantine."
 )
 KAFKA_UP = Gauge("hookstream_ingest_kafka_up", "1 while Kafka acknowledges produces, else 0.")
+DRAIN_FAILURES = Counter(
+    "hookstream_ingest_spool_drain_failures_total",
+    "Times the spool's drain failed and was restarted (its records stay in the spool).",
+)
+SPOOL_CORRUPT = Counter(
+    "hookstream_ingest_spool_corrupt_total",
+    "Spool files found damaged when opened, renamed aside (kept) for a fresh one.",
+)

@@ -31,9 +31,12 @@ from typing import IO, Self, TypeVar
 import orjson
 
 from hookstream.core.contract import Headers
+from hookstream.core.logs import get_logger
+from hookstream.ingest import metrics
 from hookstream.ingest.errors import NotDurable, SpoolFull
 
 _T = TypeVar("_T")
+log = get_logger(__name__)
 
 MAX_SLOTS = 64
 _SCHEMA = """
@@ -207,10 +210,11 @@ class Spool:
             batch, self._pending = self._pending, []
             try:
                 await self._run(self._insert, [row for row, _done in batch])
-            except sqlite3.Error as exc:
+            except sqlite3.Error:
+                log.exception("spool_write_failed", records=len(batch))
                 for _row, done in batch:
                     if not done.done():
-                        done.set_exception(NotDurable(f"the spool could not be written: {exc}"))
+                        done.set_exception(NotDurable("the spool could not be written; retry"))
                 continue
             for _row, done in batch:
                 if not done.done():
@@ -221,7 +225,32 @@ class Spool:
 
     # -- in the spool's own thread ---------------------------------------------------------
 
+    def _set_aside_if_corrupt(self) -> None:
+        """Check the file (`PRAGMA quick_check`); a damaged one (a broken disk, a truncated
+        copy) is renamed aside with its WAL, kept for an operator, so the ingest starts on a
+        fresh file rather than not at all."""
+        if not self.path.exists():
+            return
+        try:
+            with contextlib.closing(sqlite3.connect(self.path)) as db:
+                rows = db.execute("PRAGMA quick_check").fetchall()
+            problem = None if rows == [("ok",)] else "; ".join(str(row[0]) for row in rows[:5])
+        except sqlite3.DatabaseError as exc:
+            problem = str(exc)
+        if problem is None:
+            return
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            companion = self.path.with_name(self.path.name + suffix)
+            if companion.exists():
+                companion.rename(aside.with_name(aside.name + suffix))
+        metrics.SPOOL_CORRUPT.inc()
+        log.error(
+            "spool_corrupt_set_aside", spool=str(self.path), kept_as=str(aside), problem=problem
+        )
+
     def _connect(self) -> None:
+        self._set_aside_if_corrupt()
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
@@ -302,3 +331,45 @@ class Spool:
         self._count -= len(records)
         self._bytes -= sum(record.size for record in records)
         self._oldest = first[0] if first else None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A record as a spool file holds it: waiting, or quarantined with the reason."""
+
+    record: SpooledRecord
+    quarantine_reason: str | None = None
+    quarantined_at: float | None = None
+
+
+def read_spool_file(path: Path) -> list[StoredRecord]:
+    """Every record in the spool file at `path`, read-only (an ingest may hold it): the
+    waiting ones in order, then the quarantined ones. `sqlite3.DatabaseError` when it is not
+    a sound spool file."""
+    uri = f"file:{path.resolve()}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        waiting = db.execute(
+            "SELECT seq, topic, key, value, headers, spooled_at, NULL, NULL FROM spool ORDER BY seq"
+        ).fetchall()
+        quarantined = db.execute(
+            "SELECT seq, topic, key, value, headers, spooled_at, reason, quarantined_at "
+            "FROM quarantine ORDER BY seq"
+        ).fetchall()
+    return [
+        StoredRecord(
+            SpooledRecord(
+                seq=seq,
+                topic=topic,
+                key=key,
+                value=value,
+                headers=[(name, text.encode()) for name, text in orjson.loads(headers)],
+                spooled_at=spooled_at,
+            ),
+            reason,
+            quarantined_at,
+        )
+        for seq, topic, key, value, headers, spooled_at, reason, quarantined_at in [
+            *waiting,
+            *quarantined,
+        ]
+    ]

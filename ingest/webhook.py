@@ -80,6 +80,7 @@ class WebhookEndpoint:
         self._secrets = settings.ingest.client_secrets
         self._raw_topic = settings.topics.raw
         self._max_body_bytes = settings.topics.max_body_bytes
+        self._body_deadline = settings.ingest.body_timeout_seconds
         self._state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -112,7 +113,9 @@ class WebhookEndpoint:
                 signature = value.decode("latin-1")
             elif name == b"content-length" and content_length is None:
                 content_length = value.decode("latin-1")
-        body = await read_body(content_length, _body_chunks(receive), self._max_body_bytes)
+        body = await read_body(
+            content_length, _body_chunks(receive), self._max_body_bytes, self._body_deadline
+        )
         verify_signature(body, signature, self._secrets)
         notification = _notification(body)
         headers = encode_headers(

@@ -46,6 +46,19 @@ MiB = 1024 * 1024
 _Port = Annotated[int, Field(ge=0, le=65535)]
 
 
+MIN_SECRET_BYTES = 16
+# The development values of dev mode, the compose stack and the dev overlay: fine locally,
+# refused anywhere else.
+DEV_SECRETS = frozenset({"dev-client-secret", "dev-api-token", "sandbox-token"})
+# Values that say "put the real secret here" (normalised: lower case, letters and digits).
+_PLACEHOLDERS = frozenset({"changeme", "secret", "password", "token", "example", "test", "todo"})
+_PLACEHOLDER_PREFIXES = ("replaceme", "changeme", "yoursecret", "yourtoken")
+
+
+def _blank(value: object) -> bool:
+    return isinstance(value, SecretStr) and not value.get_secret_value().strip()
+
+
 def _env(name: str, default: Any, description: str, **kwargs: Any) -> Any:
     """A field read from exactly the environment variable `name` (case-insensitive)."""
     return Field(
@@ -57,11 +70,21 @@ def _env(name: str, default: Any, description: str, **kwargs: Any) -> Any:
 
 
 class _Group(BaseSettings):
-    """A group of settings, each read from its own environment variable."""
+    """A group of settings, each read from its own environment variable. A secret that is
+    empty or only whitespace (an empty variable, an empty secret file) is unset."""
 
     model_config = SettingsConfigDict(
         case_sensitive=False, populate_by_name=True, extra="ignore", frozen=True
     )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            return value if value.get_secret_value().strip() else None
+        if isinstance(value, list) and any(isinstance(item, SecretStr) for item in value):
+            return [item for item in value if not _blank(item)]
+        return value
 
 
 class KafkaSettings(_Group):
@@ -152,8 +175,31 @@ class IngestSettings(_Group):
         "Spool capacity in payload bytes; past it the ingest answers 503.",
         ge=1,
     )
+    body_timeout_seconds: float = _env(
+        "HOOKSTREAM_BODY_TIMEOUT_SECONDS",
+        10.0,
+        "Longest time a client may take to send a request body (408 after it).",
+        gt=0,
+    )
+    max_concurrency: int = _env(
+        "HOOKSTREAM_INGEST_MAX_CONCURRENCY",
+        1000,
+        "Requests one ingest process serves at once; over it a fast 503 with Retry-After.",
+        ge=1,
+    )
+    drain_failure_seconds: float = _env(
+        "HOOKSTREAM_SPOOL_DRAIN_FAILURE_SECONDS",
+        120.0,
+        "How long the spool's drain may keep failing before /healthz fails (a restart).",
+        gt=0,
+    )
     api_token: SecretStr | None = _env(
         "HOOKSTREAM_API_TOKEN", None, "Bearer token that POST /events requires."
+    )
+    allow_dev_secrets: bool = _env(
+        "HOOKSTREAM_ALLOW_DEV_SECRETS",
+        False,
+        "Start with short, placeholder or development secrets (dev mode and compose only).",
     )
 
     @field_validator("intercom_client_secrets", mode="before")
@@ -314,6 +360,35 @@ class Settings(BaseModel):
     worker: WorkerSettings
     sink: SinkSettings
     sandbox: SandboxSettings
+
+
+def weak_secrets(group: BaseSettings) -> list[str]:
+    """Why each secret of `group` must not be used in production: one message per weak
+    secret, naming its environment variable (shorter than `MIN_SECRET_BYTES`, a placeholder,
+    or a development default). Empty when every set secret is strong."""
+    problems = []
+    for name, field in type(group).model_fields.items():
+        value = getattr(group, name)
+        values = value if isinstance(value, list) else [value]
+        alias = field.validation_alias
+        variable = str(alias.choices[0]) if isinstance(alias, AliasChoices) else name.upper()
+        for secret in values:
+            if isinstance(secret, SecretStr):
+                problem = _weakness(secret.get_secret_value())
+                if problem:
+                    problems.append(f"{variable} {problem}")
+    return problems
+
+
+def _weakness(secret: str) -> str | None:
+    normalised = "".join(c for c in secret.lower() if c.isalnum())
+    if secret in DEV_SECRETS:
+        return "is a development default"
+    if normalised in _PLACEHOLDERS or normalised.startswith(_PLACEHOLDER_PREFIXES):
+        return "is a placeholder"
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        return f"is shorter than {MIN_SECRET_BYTES} bytes"
+    return None
 
 
 def _groups() -> dict[str, type[_Group]]:

@@ -199,6 +199,9 @@ def _child_env(
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "INTERCOM_CLIENT_SECRET": secret,
         "HOOKSTREAM_API_TOKEN": token,
+        # Dev mode's own secrets are short, well-known values: the ingest accepts them here
+        # (and says so when it starts), never without this.
+        "HOOKSTREAM_ALLOW_DEV_SECRETS": "true",
         "HOOKSTREAM_SPOOL_PATH": str((layout.data_dir / "spool" / "spool.sqlite3").resolve()),
         "HOOKSTREAM_DATA_DIR": str((layout.data_dir / "faust").resolve()),
         "HOOKSTREAM_INGEST_PORT": str(layout.ingest_port),
@@ -262,6 +265,7 @@ def _print_endpoints(
         for s in services
     ]
     lines.append(f"intercom  {intercom}")
+    lines.append("secrets   development secrets accepted (HOOKSTREAM_ALLOW_DEV_SECRETS=true)")
     send = ["hookstream", "send-webhook", "--url", f"{ingest}/webhooks/intercom"]
     send += ["--secret", secret, "-n", "10"]
     event = '{"event_name":"updated-plan","created_at":\'$(date +%s)\',"user_id":"u-1"}'

@@ -26,8 +26,8 @@ from hookstream.devtools import localkafka
 from tests.support.kafka import unique_name
 
 pytestmark = pytest.mark.integration
-SECRET = "fuzz-secret"
-TOKEN = "fuzz-token"
+SECRET = "fuzz-client-secret-0123"
+TOKEN = "fuzz-api-token-0123456"
 EXAMPLES_PER_OPERATION = 60
 
 

@@ -12,7 +12,7 @@ from tests.support.ingest import ingest_client, ingest_settings
 from tests.support.kafka import read_topic, unique_name
 
 pytestmark = pytest.mark.integration
-TOKEN = "events-token"
+TOKEN = "events-api-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 

@@ -144,11 +144,15 @@ async def test_head_validates_the_url_and_health_endpoints_answer(
 
 
 async def test_rotated_secrets_are_both_accepted(kafka_bootstrap: str, tmp_path: Path) -> None:
-    settings = ingest_settings(kafka_bootstrap, tmp_path, intercom_client_secrets=["next-secret"])
+    settings = ingest_settings(
+        kafka_bootstrap, tmp_path, intercom_client_secrets=["next-client-secret-0123"]
+    )
     first, second = notification(), notification()
     async with ingest_client(settings) as client:
         old = await client.post(URL, content=first, headers=signed_headers(first, SECRET))
-        new = await client.post(URL, content=second, headers=signed_headers(second, "next-secret"))
+        new = await client.post(
+            URL, content=second, headers=signed_headers(second, "next-client-secret-0123")
+        )
     assert (old.status_code, new.status_code) == (200, 200)
     records = await read_topic(kafka_bootstrap, settings.topics.raw, expect=2)
     assert sorted(r.value for r in records) == sorted([first, second])
