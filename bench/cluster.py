@@ -85,14 +85,10 @@ class ClusterVerdict(Verdict):
     """bench.faults' counts, the recoveries, and the services that exited on their own."""
 
     recoveries: list[Recovery] = field(default_factory=list)
-    service_exits: list[str] = field(default_factory=list)  # restarted, as Kubernetes would
-    service_exits_zero: int = 0
 
     @property
     def failures(self) -> list[str]:
         failed = super().failures
-        if self.service_exits_zero:
-            failed.append(f"{self.service_exits_zero} services gave up but exited with 0")
         if self.dlq_unexpected:
             failed.append(f"{self.dlq_unexpected} dead letters that were not sent on purpose")
         failed += [
@@ -115,9 +111,6 @@ class ClusterPipeline(Pipeline):
         if self.cluster_dir is not None:
             self.kafka_dir = self.cluster_dir
         self.ports.update({name: localkafka.free_port() for name in REPLICAS})
-        self.exits: list[str] = []
-        self.exits_zero = 0
-        self._killed: set[str] = set()
 
     def env_of(self, name: str) -> dict[str, str]:
         """A service's environment: a replica gets a web port and a data dir of its own."""
@@ -155,26 +148,6 @@ class ClusterPipeline(Pipeline):
                 await asyncio.to_thread(self.services[name].stop)
         if self.cluster_dir is None:
             await asyncio.to_thread(localkafka.stop, self.kafka_dir)
-
-    async def start(self, name: str) -> None:
-        service = self.services[name]
-        service.start(self.env_of(name))
-        self._killed.discard(name)
-        await asyncio.to_thread(service.wait_healthy)
-
-    async def kill(self, name: str) -> None:
-        self._killed.add(name)
-        await super().kill(name)
-
-    async def restart_exited(self) -> None:
-        """Restart a service that exited without being killed (Kubernetes would), noting it."""
-        for name, service in self.services.items():
-            code = service.process.poll() if service.process else None
-            if code is not None and name not in self._killed:
-                self.exits.append(f"{time.strftime('%H:%M:%S')} {name} exited with {code}")
-                if code == 0:  # a service that gives up must say so, for Kubernetes
-                    self.exits_zero += 1
-                await self.start(name)
 
 
 class Probe:

@@ -80,6 +80,8 @@ class Verdict:
     unexpected_5xx: list[Any] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
     faults: list[str] = field(default_factory=list)
+    service_exits: list[str] = field(default_factory=list)  # restarted, as Kubernetes would
+    service_exits_zero: int = 0
 
     @property
     def failures(self) -> list[str]:
@@ -87,6 +89,8 @@ class Verdict:
         failed = []
         if self.webhooks_missing:
             failed.append(f"{len(self.webhooks_missing)} accepted webhooks never routed")
+        if self.service_exits_zero:
+            failed.append(f"{self.service_exits_zero} services gave up but exited with 0")
         if self.webhooks_doubled:
             failed.append(f"{len(self.webhooks_doubled)} webhooks routed more than once")
         if self.events_missing:
@@ -128,7 +132,10 @@ async def run_suite(scale: Scale, work_dir: Path) -> Verdict:
         await _inject_faults(pipeline, scale, verdict.faults)
         traffic.stop()
         await sending
+        await pipeline.restart_exited()
         await verify(pipeline, traffic, verdict)
+        verdict.service_exits = pipeline.exits
+        verdict.service_exits_zero = pipeline.exits_zero
     return verdict
 
 
@@ -136,6 +143,7 @@ async def _inject_faults(pipeline: Pipeline, scale: Scale, log: list[str]) -> No
     async def note(what: str) -> None:
         log.append(f"{time.strftime('%H:%M:%S')} {what}")
         await asyncio.sleep(scale.settle_seconds)
+        await pipeline.restart_exited()
 
     await note("steady traffic")
     for name in ("worker", "sink", "ingest"):

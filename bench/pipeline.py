@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,9 @@ class Pipeline:
         self.ports = {name: localkafka.free_port() for name in ORDER}
         self.kafka_dir = self.work_dir / "kafka"
         (self.work_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.exits: list[str] = []  # services that exited on their own (and were restarted)
+        self.exits_zero = 0
+        self._killed: set[str] = set()
 
     @property
     def ingest_url(self) -> str:
@@ -132,15 +136,33 @@ class Pipeline:
                 await asyncio.to_thread(self.services[name].stop)
         await asyncio.to_thread(localkafka.stop, self.kafka_dir)
 
+    def env_of(self, name: str) -> dict[str, str]:
+        """The environment of one service (all get `env()` here)."""
+        return self.env()
+
     async def start(self, name: str) -> None:
         """Start a service and wait until it is healthy."""
         service = self.services[name]
-        service.start(self.env())
+        service.start(self.env_of(name))
+        self._killed.discard(name)
         await asyncio.to_thread(service.wait_healthy)
 
     async def kill(self, name: str) -> None:
         """SIGKILL a service: a crash, with no chance to flush or commit."""
+        self._killed.add(name)
         await asyncio.to_thread(self.services[name].kill)
+
+    async def restart_exited(self) -> None:
+        """Restart a service that exited without being killed (Kubernetes would), noting it:
+        a service that cannot continue (a transaction that cannot commit while the broker is
+        gone) exits non-zero by design."""
+        for name, service in self.services.items():
+            code = service.process.poll() if service.process else None
+            if code is not None and name not in self._killed:
+                self.exits.append(f"{time.strftime('%H:%M:%S')} {name} exited with {code}")
+                if code == 0:  # a service that gives up must say so, for Kubernetes
+                    self.exits_zero += 1
+                await self.start(name)
 
     async def stop_broker(self) -> None:
         """Stop the broker (clean shutdown of its process; clients see it vanish)."""
