@@ -12,6 +12,7 @@ import click
 import faust
 import uvloop
 
+from hookstream.core.build_info import VERSION
 from hookstream.core.logs import configure_logging, get_logger
 from hookstream.core.settings import Settings, load_settings
 from hookstream.streams.app import build_app, prepare_topics
@@ -162,6 +163,7 @@ def _run(
         state.claim(app.tables_dir)
     log.info(
         "worker.starting",
+        version=VERSION,
         worker_id=settings.worker_id,
         raw_topic=settings.raw_topic,
         partitions=partitions,
