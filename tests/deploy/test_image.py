@@ -99,9 +99,10 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
         _buildah("rmi", tag)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def container(image: Built) -> Iterator[tuple[str, Path]]:
-    """A working container of the image and its root filesystem on the host."""
+    """A working container of the image and its root filesystem on the host (one for the
+    module: with vfs storage each is a full copy; no test but the last writes to it)."""
     name = _buildah("from", image.tag)
     try:
         yield name, Path(_buildah("mount", name))
