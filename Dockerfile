@@ -3,31 +3,60 @@
 #
 # The base is pinned by digest (python:3.11-slim-bookworm; refresh the digest with
 # `docker buildx imagetools inspect python:3.11-slim-bookworm` and let Renovate or Dependabot
-# propose updates). Override it with --build-arg PYTHON_IMAGE=... to build on a mirror.
+# propose updates). Override it with --build-arg PYTHON_IMAGE=... to build on a mirror or on
+# the Debian stand-in that scripts/build-base-image makes: any Debian-based image with
+# `python3` (3.11) and its venv module on PATH, wherever it lives.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91
 
-# --- build: a virtualenv with hookstream and its dependencies (all from wheels) -------------
+# --- build: a virtualenv with hookstream and the locked dependencies (all wheels) ----------
 FROM ${PYTHON_IMAGE} AS build
+# Where the wheels come from: `index` (the default) downloads them; `wheelhouse` installs
+# from wheelhouse/ in the build context alone (scripts/build-wheelhouse fills it), with no
+# index. Either way every wheel must match its hash in the lock files.
+ARG PIP_SOURCE=index
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
-RUN python -m venv /opt/hookstream
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY requirements.txt requirements-build.txt ./
+COPY wheelhouse/ wheelhouse/
+# /opt/build holds the tools (pip, setuptools) and stays here; /opt/hookstream, the runtime
+# virtualenv, gets no pip at all.
+RUN case "$PIP_SOURCE" in \
+        index) set -- --find-links wheelhouse ;; \
+        wheelhouse) set -- --no-index --find-links wheelhouse ;; \
+        *) echo "PIP_SOURCE must be index or wheelhouse, not $PIP_SOURCE" >&2; exit 2 ;; \
+    esac \
+    && python3 -m venv /opt/build \
+    && /opt/build/bin/python -m pip install --quiet --require-hashes --only-binary=:all: "$@" \
+        -r requirements-build.txt \
+    && python3 -m venv --without-pip /opt/hookstream \
+    && /opt/build/bin/pip --python /opt/hookstream/bin/python install --quiet --no-deps \
+        --require-hashes --only-binary=:all: "$@" -r requirements.txt
+COPY pyproject.toml README.md LICENSE ./
 COPY hookstream/ hookstream/
 COPY ingest/ ingest/
 COPY streams/ streams/
 COPY sinks/ sinks/
 COPY sandbox/ sandbox/
-# A regular (non-editable) install: the runtime stage copies the virtualenv and nothing else.
-RUN /opt/hookstream/bin/pip install --no-cache-dir . \
-    && /opt/hookstream/bin/hookstream --help >/dev/null
+# The version the build was told (the label below) must be the one hookstream reports.
+ARG HOOKSTREAM_VERSION
+RUN /opt/build/bin/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir /tmp/dist . \
+    && /opt/build/bin/pip --python /opt/hookstream/bin/python install --quiet --no-deps \
+        --no-index /tmp/dist/hookstream-*.whl \
+    && /opt/hookstream/bin/hookstream --help >/dev/null \
+    && reported="$(/opt/hookstream/bin/hookstream --version)" \
+    && if [ "$reported" != "hookstream, version ${HOOKSTREAM_VERSION}" ]; then \
+        echo "--build-arg HOOKSTREAM_VERSION=${HOOKSTREAM_VERSION} but: $reported" >&2; exit 1; \
+    fi
 
 # --- runtime: the virtualenv on a clean base, as an unprivileged user -----------------------
 FROM ${PYTHON_IMAGE} AS runtime
+ARG HOOKSTREAM_VERSION
 LABEL org.opencontainers.image.title="hookstream" \
       org.opencontainers.image.description="Intercom webhooks into Kafka, deduplicated and routed; data events back to Intercom." \
-      org.opencontainers.image.licenses="Proprietary"
+      org.opencontainers.image.version="${HOOKSTREAM_VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
 # UID/GID 10001: above any range a host or base image hands out, and what k8s/ runs as.
 # The state directories are created here, owned by that user, so that a fresh named volume
 # (Docker copies the image's directory into it) or a read-only root keeps them writable.

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Receive, Scope, Send
 
+from hookstream.core.build_info import VERSION
 from hookstream.core.dataevents import event_key
 from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
@@ -132,7 +133,9 @@ def create_app(settings: Settings) -> IngestApp:
             DurableWriter(writer_config, spool) as writer,
         ):
             app.state.writer = writer
-            log.info("ingest_started", spool=str(spool.path), spool_depth=spool.depth)
+            log.info(
+                "ingest_started", version=VERSION, spool=str(spool.path), spool_depth=spool.depth
+            )
             yield
             log.info("ingest_stopping", spool_depth=spool.depth)
 

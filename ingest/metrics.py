@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+
+from hookstream.core.build_info import register_build_info
+
+BUILD_INFO = register_build_info(REGISTRY)
 
 REQUESTS = Counter(
     "hookstream_ingest_requests_total",

@@ -6,6 +6,7 @@ import click
 import faust
 import uvloop
 
+from hookstream.core.build_info import VERSION
 from hookstream.core.logs import configure_logging, get_logger
 from hookstream.core.settings import load_settings
 from hookstream.sinks.app import Sink
@@ -40,6 +41,7 @@ def sink_command(web_port: int | None, web_host: str) -> None:
     sink = Sink(settings, web_port=web_port, web_host=web_host)
     log.info(
         "sink_starting",
+        version=VERSION,
         sink_id=settings.sink.id,
         topic=settings.topics.data_events,
         dlq=settings.topics.data_events_dlq,

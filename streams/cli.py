@@ -11,6 +11,7 @@ from typing import Any
 import click
 import uvloop
 
+from hookstream.core.build_info import VERSION
 from hookstream.core.compat import faust as faust_compat
 from hookstream.core.errors import KafkaUnreachable, TopicAdminFailed
 from hookstream.core.logs import configure_logging, get_logger
@@ -156,6 +157,7 @@ def _run(
         state.claim(app.tables_dir)
     log.info(
         "worker.starting",
+        version=VERSION,
         worker_id=settings.worker.id,
         raw_topic=settings.topics.raw,
         partitions=partitions,

@@ -18,6 +18,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from hookstream.core.build_info import register_build_info
+
 LagReader = Callable[[], Iterable[tuple[str, int, int]]]
 """Returns (topic, partition, lag in messages) for each assigned partition."""
 
@@ -145,6 +147,7 @@ class WorkerMetrics:
         self._gauges = _CallbackGauges()
         self.registry.register(_Counts(self))
         self.registry.register(self._gauges)
+        register_build_info(self.registry)
 
     def read_lag_with(self, reader: LagReader) -> None:
         """Report consumer lag from `reader` at scrape time."""

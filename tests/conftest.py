@@ -1,7 +1,10 @@
 """Session fixtures: a real Kafka broker for the integration tests.
 
-`KAFKA_BOOTSTRAP_SERVERS` names a broker to use; without it the session starts the project's
-own local broker (`hookstream.devtools.localkafka`) on a free port and stops it at the end.
+HOOKSTREAM_TEST_BROKER chooses it (tests/support/kafka.py): `launcher`, the project's own
+local broker (`hookstream.devtools.localkafka`) on a free port; `testcontainers`, the official
+apache/kafka image through a Docker API; `external`, the broker KAFKA_BOOTSTRAP_SERVERS names.
+Unset: external when KAFKA_BOOTSTRAP_SERVERS is set, else the launcher where Java is present,
+else testcontainers where a Docker API answers.
 """
 
 from __future__ import annotations
@@ -13,17 +16,21 @@ from pathlib import Path
 import pytest
 
 from hookstream.devtools import localkafka
+from tests.support.kafka import choose_broker, docker_answers, java_present, session_broker
 
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The bootstrap address of a running broker."""
     given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if given:
-        yield given
-        return
+    choice = choose_broker(
+        os.environ.get("HOOKSTREAM_TEST_BROKER"),
+        bootstrap=given,
+        java=java_present(),
+        docker=docker_answers,
+    )
     data_dir: Path = tmp_path_factory.mktemp("kafka")
-    with localkafka.running_broker(port=localkafka.free_port(), data_dir=data_dir) as bootstrap:
+    with session_broker(choice, given, data_dir) as bootstrap:
         yield bootstrap
 
 

@@ -108,6 +108,7 @@ def test_hookstream_services_share_the_hardened_project_image() -> None:
         service = compose()["services"][name]
         assert service["image"] == f"hookstream:{version.group(1)}", name
         assert service["build"]["dockerfile"] == "Dockerfile", name
+        assert service["build"]["args"] == {"HOOKSTREAM_VERSION": version.group(1)}, name
         assert service["read_only"] is True, name
         assert service["cap_drop"] == ["ALL"], name
 

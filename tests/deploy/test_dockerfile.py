@@ -85,7 +85,8 @@ def test_hadolint_refuses_a_careless_dockerfile(tmp_path: Path) -> None:
 
 
 def test_base_image_is_pinned_by_digest_and_shared_by_both_stages() -> None:
-    (arg,) = [rest for keyword, rest in instructions() if keyword == "ARG"]
+    keyword, arg = instructions()[0]
+    assert keyword == "ARG"
     name, _, image = arg.partition("=")
     assert name == "PYTHON_IMAGE"
     assert re.fullmatch(r"python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", image)
@@ -103,6 +104,27 @@ def test_runtime_runs_as_a_numeric_non_root_user_with_the_cli_as_entrypoint() ->
     assert json.loads(entrypoint) == ["hookstream"]
     copies = [rest for keyword, rest in runtime if keyword == "COPY"]
     assert copies == ["--from=build /opt/hookstream /opt/hookstream"], "only the virtualenv"
+
+
+def test_version_label_is_the_build_argument_the_build_checks() -> None:
+    build, runtime = stages()
+    assert ("ARG", "HOOKSTREAM_VERSION") in build
+    assert ("ARG", "HOOKSTREAM_VERSION") in runtime
+    (check,) = [rest for keyword, rest in build if "hookstream --version" in rest]
+    assert '!= "hookstream, version ${HOOKSTREAM_VERSION}"' in check
+    (label,) = [rest for keyword, rest in runtime if keyword == "LABEL"]
+    assert 'org.opencontainers.image.version="${HOOKSTREAM_VERSION}"' in label
+    assert 'org.opencontainers.image.licenses="Apache-2.0"' in label
+
+
+def test_dependencies_come_from_the_lock_with_their_hashes() -> None:
+    installs = [rest for keyword, rest in stages()[0] if keyword == "RUN" and " install " in rest]
+    assert any("--require-hashes" in rest and "-r requirements.txt" in rest for rest in installs)
+    assert any(
+        "--require-hashes" in rest and "-r requirements-build.txt" in rest for rest in installs
+    )
+    for rest in installs:
+        assert "--require-hashes" in rest or "--no-index" in rest, rest
 
 
 def test_build_copies_every_package_the_project_installs() -> None:
