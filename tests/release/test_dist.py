@@ -56,7 +56,10 @@ def test_sdist_and_wheel_build_install_into_an_empty_venv_and_run(tmp_path: Path
         names = archive.namelist()
     assert "hookstream/ingest/app.py" in names
     assert any(name.endswith("licenses/LICENSE") for name in names)
-    assert not [name for name in names if name.startswith(("tests/", "bench/"))]
+    # Every module is under hookstream/: no generic top-level name (ingest, streams, sinks,
+    # sandbox, tests, bench) that another distribution could also claim.
+    top_level = {name.split("/", 1)[0] for name in names if not name.startswith("hookstream-")}
+    assert top_level == {"hookstream"}, top_level
     with tarfile.open(sdist) as archive:
         assert f"hookstream-{VERSION}/LICENSE" in archive.getnames()
 
