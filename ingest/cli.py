@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import click
 import uvicorn
 
+from hookstream.core.errors import KafkaAuthFailed
+from hookstream.core.kafka import KafkaConnection, check_credentials
 from hookstream.core.settings import load_settings
 
 GRACEFUL_SHUTDOWN_SECONDS = 20
@@ -28,6 +32,10 @@ def ingest_command(host: str | None, port: int | None, workers: int | None) -> N
     settings = load_settings()
     if not settings.ingest.client_secrets:
         raise click.UsageError("set INTERCOM_CLIENT_SECRET (or INTERCOM_CLIENT_SECRETS)")
+    try:  # a refused login is no outage to spool through: stop here, naming the setting
+        asyncio.run(check_credentials(KafkaConnection.from_settings(settings.kafka)))
+    except KafkaAuthFailed as exc:
+        raise click.ClickException(str(exc)) from None
     uvicorn.run(
         "hookstream.ingest.server:app_from_environment",
         factory=True,

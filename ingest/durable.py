@@ -28,10 +28,16 @@ from types import TracebackType
 from typing import Literal, Self
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
 
 from hookstream.core.contract import Headers
-from hookstream.core.kafka import KafkaConnection
+from hookstream.core.errors import KafkaAuthFailed
+from hookstream.core.kafka import KafkaConnection, explain_start_failure
 from hookstream.core.logs import get_logger
 from hookstream.ingest import metrics
 from hookstream.ingest.errors import IngestError, NotDurable
@@ -83,6 +89,7 @@ class DurableWriter:
         self._spool = spool
         self._producer: AIOKafkaProducer | None = None
         self._kafka_up = False
+        self._refused: KafkaAuthFailed | None = None
         self._timeout_streak = 0
         self._last_ack = 0.0  # event-loop time of the latest acknowledgement
         self._waiting: dict[asyncio.Future[bool], float] = {}  # produce -> start, oldest first
@@ -119,6 +126,12 @@ class DurableWriter:
     def kafka_up(self) -> bool:
         """Whether Kafka acknowledged the last produce (and no outage is in progress)."""
         return self._kafka_up
+
+    @property
+    def refused(self) -> KafkaAuthFailed | None:
+        """Why Kafka refused the last connection attempt's TLS or SASL set-up (the message
+        names the setting to fix); None when it did not. Records spool meanwhile, loudly."""
+        return self._refused
 
     @property
     def spool(self) -> Spool:
@@ -225,6 +238,18 @@ class DurableWriter:
         if not future.cancelled() and future.exception() is None:
             self._last_ack = asyncio.get_running_loop().time()
 
+    async def _note_refusal(self, exc: KafkaConnectionError) -> None:
+        """Tell a refused login or certificate from an outage: it is counted, logged at
+        error level whenever the reason changes, and shown by /readyz."""
+        wait = self._config.request_timeout_ms / 1000
+        explained = await explain_start_failure(self._config.connection, wait, exc)
+        refused = explained if isinstance(explained, KafkaAuthFailed) else None
+        if refused is not None:
+            metrics.KAFKA_AUTH_FAILURES.inc()
+            if self._refused is None or str(self._refused) != str(refused):
+                log.error("kafka_auth_failed", setting=refused.setting, reason=str(refused))
+        self._refused = refused
+
     def _mark_down(self, reason: BaseException) -> None:
         if self._kafka_up:
             log.warning("kafka_unavailable_spooling", reason=repr(reason))
@@ -258,8 +283,11 @@ class DurableWriter:
         except (KafkaError, TimeoutError) as exc:
             with contextlib.suppress(Exception):
                 await producer.stop()
+            if isinstance(exc, KafkaConnectionError):
+                await self._note_refusal(exc)
             self._mark_down(exc)
             return False
+        self._refused = None
         self._producer = producer
         self._mark_up()
         return True

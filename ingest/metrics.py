@@ -42,4 +42,9 @@ QUARANTINED = Counter(
 QUARANTINE_DEPTH = Gauge(
     "hookstream_ingest_quarantine_depth", "Records set aside in the spool's quarantine."
 )
+KAFKA_AUTH_FAILURES = Counter(
+    "hookstream_ingest_kafka_auth_failures_total",
+    "Connection attempts Kafka refused for TLS or SASL reasons (a setting to fix, not an "
+    "outage; /readyz says which).",
+)
 KAFKA_UP = Gauge("hookstream_ingest_kafka_up", "1 while Kafka acknowledges produces, else 0.")

@@ -201,6 +201,21 @@ async def explain_start_failure(
     return refusal if refusal is not None else _unreachable(connection, wait_seconds, exc)
 
 
+async def check_credentials(
+    connection: KafkaConnection, *, wait_seconds: float = DEFAULT_CONNECT_TIMEOUT
+) -> None:
+    """A service's start-up check: `KafkaAuthFailed` (naming the setting to fix) when the
+    broker refuses this connection's TLS or SASL set-up. An unreachable Kafka passes: a
+    service rides out an outage, but never a refusal."""
+    try:
+        async with admin_client(
+            connection, wait_seconds=wait_seconds, client_id="hookstream-preflight"
+        ):
+            pass
+    except KafkaUnreachable:
+        return
+
+
 async def bounded(awaitable: Awaitable[T], *, what: str, wait_seconds: float) -> T:
     """Await a broker call for at most `wait_seconds`; its failure is a `TopicAdminFailed`
     naming `what` was attempted."""

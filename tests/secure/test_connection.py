@@ -4,10 +4,7 @@ setting to fix (against small fake TLS and plaintext servers)."""
 
 from __future__ import annotations
 
-import asyncio
 import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -18,19 +15,10 @@ from hookstream.core.errors import KafkaAuthFailed, KafkaUnreachable
 from hookstream.core.kafka import KafkaConnection, admin_client
 from hookstream.core.settings import load_settings
 from hookstream.devtools.localkafka import free_port
-from hookstream.devtools.localkafka.security import CertificateAuthority, issue, make_ca
+from hookstream.devtools.localkafka.security import CertificateAuthority, make_ca
+from tests.secure.fakes import fake_server, tls_server_context
 
 PASSWORD = "s3cret-never-shown"
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[CertificateAuthority, Path]:
-    directory = tmp_path_factory.mktemp("pki")
-    ca = make_ca(directory)
-    issue(ca, directory, "broker", hosts=("localhost", "127.0.0.1"))
-    issue(ca, directory, "elsewhere", hosts=("kafka.example.com",))
-    issue(ca, directory, "client")
-    return ca, directory
 
 
 def _scram(ca: Path, **overrides: object) -> KafkaConnection:
@@ -149,29 +137,6 @@ def test_the_password_is_in_no_repr(pki: tuple[CertificateAuthority, Path]) -> N
     assert PASSWORD not in shown
 
 
-@asynccontextmanager
-async def _server(context: ssl.SSLContext | None) -> AsyncIterator[int]:
-    """A server that completes TLS (when given a context) and hangs up on the first bytes."""
-
-    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with suppress(OSError, ssl.SSLError):
-            await reader.read(1)
-        writer.close()
-
-    port = free_port()
-    server = await asyncio.start_server(hang_up, "127.0.0.1", port, ssl=context)
-    try:
-        yield port
-    finally:
-        server.close()
-
-
-def _tls_server(directory: Path, name: str) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(directory / f"{name}.pem", directory / f"{name}.key")
-    return context
-
-
 async def _start_failure(connection: KafkaConnection) -> BaseException:
     with pytest.raises((KafkaAuthFailed, KafkaUnreachable)) as caught:
         async with admin_client(connection, wait_seconds=3):
@@ -184,7 +149,7 @@ async def test_an_untrusted_broker_certificate_names_the_ca_setting(
 ) -> None:
     _, directory = pki
     other_ca = make_ca(tmp_path, "some-other-ca")
-    async with _server(_tls_server(directory, "broker")) as port:
+    async with fake_server(tls_server_context(directory, "broker")) as port:
         connection = KafkaConnection(
             f"127.0.0.1:{port}", security_protocol="SSL", ssl_ca_file=other_ca.cert
         )
@@ -198,7 +163,7 @@ async def test_a_certificate_for_another_host_names_the_hostname_setting(
     pki: tuple[CertificateAuthority, Path],
 ) -> None:
     ca, directory = pki
-    async with _server(_tls_server(directory, "elsewhere")) as port:
+    async with fake_server(tls_server_context(directory, "elsewhere")) as port:
         connection = KafkaConnection(
             f"127.0.0.1:{port}", security_protocol="SSL", ssl_ca_file=ca.cert
         )
@@ -211,7 +176,7 @@ async def test_plaintext_against_a_tls_listener_names_the_protocol_setting(
     pki: tuple[CertificateAuthority, Path],
 ) -> None:
     _, directory = pki
-    async with _server(_tls_server(directory, "broker")) as port:
+    async with fake_server(tls_server_context(directory, "broker")) as port:
         error = await _start_failure(KafkaConnection(f"127.0.0.1:{port}"))
     assert isinstance(error, KafkaAuthFailed)
     assert error.setting == "KAFKA_SECURITY_PROTOCOL"
@@ -222,7 +187,7 @@ async def test_tls_against_a_plaintext_listener_names_the_protocol_setting(
     pki: tuple[CertificateAuthority, Path],
 ) -> None:
     ca, _ = pki
-    async with _server(None) as port:
+    async with fake_server(None) as port:
         connection = KafkaConnection(
             f"127.0.0.1:{port}", security_protocol="SSL", ssl_ca_file=ca.cert
         )
