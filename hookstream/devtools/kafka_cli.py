@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import shlex
 from pathlib import Path
 
 import click
 
 from hookstream.core.errors import LocalKafkaError
+from hookstream.core.settings import load_settings
 from hookstream.devtools import localkafka
+from hookstream.devtools.localkafka.security import ADMIN, MODES, BrokerSecurity
+from hookstream.ops.acls import SERVICES, default_user, required_acls
 
 
 @click.group("kafka")
@@ -27,12 +32,32 @@ _data_dir_option = click.option(
 @kafka_group.command("start")
 @click.option("--port", type=int, default=localkafka.DEFAULT_PORT, show_default=True)
 @_data_dir_option
-def kafka_start(port: int, data_dir: Path) -> None:
-    """Fetch (once), format (once) and start the broker; print its bootstrap address."""
+@click.option(
+    "--security",
+    type=click.Choice(["plaintext", *MODES]),
+    default="plaintext",
+    show_default=True,
+    help="sasl_ssl: TLS listener, SCRAM-SHA-512 users; ssl: TLS with client certificates. "
+    "Both: an authorizer and exactly the ACLs `hookstream acls` prints, one user per service.",
+)
+def kafka_start(port: int, data_dir: Path, security: str) -> None:
+    """Fetch (once), format (once) and start the broker; print its bootstrap address (and,
+    secured, each service's client settings)."""
     try:
-        click.echo(localkafka.start(port=port, data_dir=data_dir))
+        if security == "plaintext":
+            click.echo(localkafka.start(port=port, data_dir=data_dir))
+            return
+        mode = MODES[MODES.index(security)]  # the Mode literal click checked
+        secured = BrokerSecurity.prepare(mode, data_dir)
+        bootstrap = localkafka.start(port=port, data_dir=data_dir, security=secured)
+        asyncio.run(secured.apply_acls(bootstrap, required_acls(load_settings())))
     except LocalKafkaError as exc:
         raise click.ClickException(str(exc)) from exc
+    click.echo(bootstrap)
+    for user in (ADMIN, *(default_user(service) for service in SERVICES)):
+        click.echo(f"\n# {user}")
+        for name, value in secured.client_settings(user, bootstrap).items():
+            click.echo(f"export {name}={shlex.quote(value)}")
 
 
 @kafka_group.command("stop")

@@ -22,8 +22,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hookstream.core.errors import LocalKafkaError
+
+if TYPE_CHECKING:
+    from hookstream.devtools.localkafka.security import BrokerSecurity
 
 KAFKA_VERSION = "4.1.1"
 DEFAULT_PORT = 9092
@@ -97,8 +101,10 @@ def start(
     data_dir: Path = DEFAULT_DATA_DIR,
     cache_dir: Path = DEFAULT_CACHE_DIR,
     host: str = "127.0.0.1",
+    security: BrokerSecurity | None = None,
 ) -> str:
-    """Start the broker (or find it running) and return its bootstrap address."""
+    """Start the broker (or find it running) and return its bootstrap address. `security`
+    (`localkafka.security`) makes its listener TLS-only, with SASL or client certificates."""
     current = status(data_dir)
     if current.running and current.bootstrap:
         return current.bootstrap
@@ -107,13 +113,18 @@ def start(
     bootstrap = f"{host}:{port}"
     if _port_open(host, port):
         raise LocalKafkaError(f"{bootstrap} is already taken by another process")
-    config = _write_config(data_dir, host, port, _controller_port(data_dir, host))
+    controller_port = _controller_port(data_dir, host)
+    config = _write_config(data_dir, host, port, controller_port)
+    if security is not None:  # later lines win in a properties file
+        with config.open("a") as extra:
+            extra.write("\n".join(security.listener_properties(host, port, controller_port)))
+            extra.write("\n")
     java = shutil.which("java")
     if java is None:
         raise LocalKafkaError("Java 17+ (java) is needed to run the Kafka broker")
     classpath = f"{libs}{os.sep}*"
     if not (data_dir / "log" / "meta.properties").exists():
-        _format(java, classpath, config)
+        _format(java, classpath, config, security.format_arguments() if security else [])
     log4j = resources.files("hookstream.devtools.localkafka") / "log4j2.properties"
     log_path = data_dir / "broker.log"
     log_offset = log_path.stat().st_size if log_path.exists() else 0
@@ -223,13 +234,13 @@ def _write_config(data_dir: Path, host: str, port: int, controller_port: int) ->
     return config
 
 
-def _format(java: str, classpath: str, config: Path) -> None:
+def _format(java: str, classpath: str, config: Path, extra: list[str]) -> None:
     cluster_id = "-"
     while cluster_id.startswith("-"):  # as Kafka's Uuid.randomUuid: a leading "-" reads as a flag
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
     result = subprocess.run(  # noqa: S603
         [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-         "-t", cluster_id, "-c", str(config)],
+         "-t", cluster_id, "-c", str(config), *extra],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if result.returncode != 0:
