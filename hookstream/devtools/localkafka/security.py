@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -118,7 +118,7 @@ class BrokerSecurity:
 
     mode: Mode
     directory: Path
-    passwords: dict[str, str]
+    passwords: dict[str, str] = field(repr=False)
     """User name -> SCRAM password (`sasl_ssl`); empty for `ssl`."""
 
     @classmethod
