@@ -83,7 +83,7 @@ async def _attempt(  # noqa: PLR0911 - one return per kind of refusal
             setting="KAFKA_SASL_MECHANISM",
         )
     except (IllegalSaslStateError, KafkaConnectionError) as exc:
-        return await _mismatched_protocol(connection, host, port, exc)
+        return await _mismatched_protocol(connection, context, host, port, exc)
     except (ConnectionResetError, ssl.SSLEOFError) as exc:
         if connection.uses_tls:  # TCP was accepted, the TLS handshake hung up
             return KafkaAuthFailed(
@@ -98,7 +98,7 @@ async def _attempt(  # noqa: PLR0911 - one return per kind of refusal
     try:
         await conn.send(MetadataRequest([]))
     except (KafkaConnectionError, IllegalSaslStateError) as exc:
-        return await _mismatched_protocol(connection, host, port, exc)
+        return await _mismatched_protocol(connection, context, host, port, exc)
     except KafkaError:
         return None
     finally:
@@ -149,7 +149,11 @@ def _tls_refused(
 
 
 async def _mismatched_protocol(
-    connection: KafkaConnection, host: str, port: int, exc: BaseException
+    connection: KafkaConnection,
+    context: ssl.SSLContext | None,
+    host: str,
+    port: int,
+    exc: BaseException,
 ) -> KafkaAuthFailed | None:
     """The broker accepted TCP and then hung up: a listener that expects another protocol."""
     if not connection.uses_tls and await _speaks_tls(host, port):
@@ -157,6 +161,19 @@ async def _mismatched_protocol(
             f"Kafka at {host}:{port} expects TLS but KAFKA_SECURITY_PROTOCOL="
             f"{connection.security_protocol}: use SSL or SASL_SSL",
             setting="KAFKA_SECURITY_PROTOCOL",
+        )
+    alert = await _certificate_alert(host, port, context) if context is not None else None
+    if alert is not None and connection.ssl_cert_file is None:
+        return KafkaAuthFailed(
+            f"Kafka at {host}:{port} requires a client certificate ({alert}): set"
+            " KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE",
+            setting="KAFKA_SSL_CERT_FILE",
+        )
+    if alert is not None:
+        return KafkaAuthFailed(
+            f"Kafka at {host}:{port} refused the client certificate in"
+            f" {connection.ssl_cert_file} ({alert}): is it signed by a CA the broker trusts?",
+            setting="KAFKA_SSL_CERT_FILE",
         )
     if not connection.uses_sasl:
         return KafkaAuthFailed(
@@ -183,3 +200,23 @@ async def _speaks_tls(host: str, port: int) -> bool:
         return False
     writer.close()
     return True
+
+
+async def _certificate_alert(host: str, port: int, context: ssl.SSLContext) -> str | None:
+    """The alert with which the listener ends a TLS session over our client certificate (or
+    its absence): TLS 1.3 sends it after the handshake, on the first read. None if none."""
+    try:
+        async with asyncio.timeout(2):
+            reader, writer = await asyncio.open_connection(host, port, ssl=context)
+            try:
+                writer.write(b"\0\0\0\0")  # an empty Kafka request: any listener hangs up
+                await writer.drain()
+                await reader.read(1)
+            finally:
+                writer.close()
+    except ssl.SSLError as exc:
+        reason = exc.reason or ""
+        return reason if "CERTIFICATE" in reason.upper() else None
+    except (OSError, TimeoutError):
+        return None
+    return None

@@ -14,6 +14,7 @@ from hookstream.devtools import localkafka
 from hookstream.devtools.localkafka.security import (
     BrokerSecurity,
     CertificateAuthority,
+    Mode,
     issue,
     make_ca,
 )
@@ -31,18 +32,36 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[CertificateAuthority,
     return ca, directory
 
 
-@pytest.fixture(scope="session")
-def secure_broker(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[str, BrokerSecurity]]:
-    """A SASL_SSL (SCRAM-SHA-512) local broker with the authorizer on and exactly the ACLs
-    `hookstream acls` prints for the default settings, started once per session:
-    (bootstrap, its security, for each user's client settings)."""
-    data_dir = tmp_path_factory.mktemp("secure-kafka")
-    security = BrokerSecurity.prepare("sasl_ssl", data_dir)
+def _secured_broker(mode: Mode, data_dir: Path) -> Iterator[tuple[str, BrokerSecurity]]:
+    security = BrokerSecurity.prepare(mode, data_dir)
     bootstrap = localkafka.start(port=localkafka.free_port(), data_dir=data_dir, security=security)
     try:
         asyncio.run(security.apply_acls(bootstrap, required_acls(load_settings())))
         yield bootstrap, security
     finally:
         localkafka.stop(data_dir)
+
+
+@pytest.fixture(scope="session")
+def scram_broker(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, BrokerSecurity]]:
+    """A SASL_SSL (SCRAM-SHA-512) local broker with the authorizer on and exactly the ACLs
+    `hookstream acls` prints for the default settings, started once per session:
+    (bootstrap, its security, for each user's client settings)."""
+    yield from _secured_broker("sasl_ssl", tmp_path_factory.mktemp("scram-kafka"))
+
+
+@pytest.fixture(scope="session")
+def mtls_broker(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, BrokerSecurity]]:
+    """The same with a TLS listener that requires client certificates (one per user)."""
+    yield from _secured_broker("ssl", tmp_path_factory.mktemp("mtls-kafka"))
+
+
+@pytest.fixture(params=["scram_broker", "mtls_broker"])
+def secure_broker(request: pytest.FixtureRequest) -> tuple[str, BrokerSecurity]:
+    """Each secured broker in turn."""
+    broker: tuple[str, BrokerSecurity] = request.getfixturevalue(request.param)
+    return broker

@@ -1,6 +1,7 @@
-"""The whole pipeline against a SASL_SSL broker with the authorizer on, each service as its
-own SCRAM user holding only the ACLs `hookstream acls` prints; and what a client that gets
-the security wrong sees: one message naming the setting, within the connect timeout."""
+"""The whole pipeline against a SASL_SSL (SCRAM) broker and against an mTLS one, with the
+authorizer on, each service as its own user holding only the ACLs `hookstream acls` prints;
+and what a client that gets the security wrong sees: one message naming the setting, within
+the connect timeout."""
 
 from __future__ import annotations
 
@@ -128,9 +129,9 @@ def test_a_webhook_and_a_data_event_cross_the_pipeline_each_service_as_its_own_u
 
 
 async def test_a_wrong_password_fails_fast_naming_the_setting(
-    secure_broker: tuple[str, BrokerSecurity],
+    scram_broker: tuple[str, BrokerSecurity],
 ) -> None:
-    bootstrap, security = secure_broker
+    bootstrap, security = scram_broker
     wrong = "not-the-password-at-all"
     connection = _connection(security, default_user("ingest"), bootstrap, kafka_sasl_password=wrong)
     started = time.monotonic()
@@ -143,9 +144,19 @@ async def test_a_wrong_password_fails_fast_naming_the_setting(
 
 
 async def test_a_plaintext_client_is_refused_naming_the_protocol_setting(
-    secure_broker: tuple[str, BrokerSecurity],
+    scram_broker: tuple[str, BrokerSecurity],
 ) -> None:
-    bootstrap, _ = secure_broker
+    bootstrap, _ = scram_broker
     with pytest.raises(KafkaAuthFailed) as caught:
         await check_credentials(KafkaConnection(bootstrap), wait_seconds=10)
     assert caught.value.setting == "KAFKA_SECURITY_PROTOCOL"
+
+
+async def test_a_client_without_a_certificate_is_refused_naming_the_certificate_setting(
+    mtls_broker: tuple[str, BrokerSecurity],
+) -> None:
+    bootstrap, security = mtls_broker
+    connection = KafkaConnection(bootstrap, security_protocol="SSL", ssl_ca_file=security.ca_file)
+    with pytest.raises(KafkaAuthFailed) as caught:
+        await check_credentials(connection, wait_seconds=10)
+    assert caught.value.setting == "KAFKA_SSL_CERT_FILE"
