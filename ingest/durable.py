@@ -36,8 +36,8 @@ from aiokafka.errors import (
 )
 
 from hookstream.core.contract import Headers
-from hookstream.core.errors import KafkaAuthFailed
-from hookstream.core.kafka import KafkaConnection, explain_start_failure
+from hookstream.core.errors import KafkaAccessDenied, KafkaAuthFailed
+from hookstream.core.kafka import KafkaConnection, access_denied, explain_start_failure
 from hookstream.core.logs import get_logger
 from hookstream.ingest import metrics
 from hookstream.ingest.errors import IngestError, NotDurable
@@ -89,7 +89,7 @@ class DurableWriter:
         self._spool = spool
         self._producer: AIOKafkaProducer | None = None
         self._kafka_up = False
-        self._refused: KafkaAuthFailed | None = None
+        self._refused: KafkaAuthFailed | KafkaAccessDenied | None = None
         self._timeout_streak = 0
         self._last_ack = 0.0  # event-loop time of the latest acknowledgement
         self._waiting: dict[asyncio.Future[bool], float] = {}  # produce -> start, oldest first
@@ -128,9 +128,10 @@ class DurableWriter:
         return self._kafka_up
 
     @property
-    def refused(self) -> KafkaAuthFailed | None:
+    def refused(self) -> KafkaAuthFailed | KafkaAccessDenied | None:
         """Why Kafka refused the last connection attempt's TLS or SASL set-up (the message
-        names the setting to fix); None when it did not. Records spool meanwhile, loudly."""
+        names the setting to fix) or an operation for want of an ACL (the message names it);
+        None when it did not. Records spool meanwhile, loudly."""
         return self._refused
 
     @property
@@ -170,6 +171,7 @@ class DurableWriter:
             log.warning("record_refused_spooling", topic=record.topic, reason=repr(exc))
             return False
         except KafkaError as exc:
+            self._note_denial(exc, record.topic)
             self._mark_down(exc)
             return False
         finally:
@@ -250,6 +252,18 @@ class DurableWriter:
                 log.error("kafka_auth_failed", setting=refused.setting, reason=str(refused))
         self._refused = refused
 
+    def _note_denial(self, exc: BaseException, topic: str) -> None:
+        """A missing ACL is no outage either: counted, logged, shown by /readyz."""
+        denied = access_denied(
+            exc, self._config.connection, operation="Describe and Write", resource=topic
+        )
+        if denied is None:
+            return
+        metrics.KAFKA_AUTH_FAILURES.inc()
+        if self._refused is None or str(self._refused) != str(denied):
+            log.error("kafka_access_denied", topic=topic, reason=str(denied))
+        self._refused = denied
+
     def _mark_down(self, reason: BaseException) -> None:
         if self._kafka_up:
             log.warning("kafka_unavailable_spooling", reason=repr(reason))
@@ -260,6 +274,7 @@ class DurableWriter:
         if not self._kafka_up:
             log.info("kafka_available", spool_depth=self._spool.depth)
         self._kafka_up = True
+        self._refused = None
         self._last_ack = asyncio.get_running_loop().time()
         self._timeout_streak = 0
         metrics.KAFKA_UP.set(1)
@@ -274,6 +289,7 @@ class DurableWriter:
             request_timeout_ms=self._config.request_timeout_ms,
             **self._config.connection.client_config("hookstream-ingest"),
         )
+        topic = ""
         try:
             await producer.start()
             for topic in self._config.topics:
@@ -285,6 +301,8 @@ class DurableWriter:
                 await producer.stop()
             if isinstance(exc, KafkaConnectionError):
                 await self._note_refusal(exc)
+            else:
+                self._note_denial(exc, topic)
             self._mark_down(exc)
             return False
         self._refused = None

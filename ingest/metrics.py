@@ -44,7 +44,7 @@ QUARANTINE_DEPTH = Gauge(
 )
 KAFKA_AUTH_FAILURES = Counter(
     "hookstream_ingest_kafka_auth_failures_total",
-    "Connection attempts Kafka refused for TLS or SASL reasons (a setting to fix, not an "
-    "outage; /readyz says which).",
+    "Connection attempts or produces Kafka refused for TLS, SASL or ACL reasons (a setting "
+    "or an ACL to fix, not an outage; /readyz says which).",
 )
 KAFKA_UP = Gauge("hookstream_ingest_kafka_up", "1 while Kafka acknowledges produces, else 0.")

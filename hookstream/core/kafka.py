@@ -27,11 +27,19 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    KafkaError,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
+)
 from pydantic import SecretStr
 
 from hookstream.core._kafka_diagnosis import diagnose
 from hookstream.core.errors import (
+    KafkaAccessDenied,
     KafkaAuthFailed,
     KafkaUnreachable,
     TopicAdminFailed,
@@ -163,6 +171,33 @@ class KafkaConnection:
         elif self.uses_tls:
             config["broker_credentials"] = faust.SSLCredentials(self.ssl_context())
         return config
+
+
+_DENIED_KIND: dict[type[KafkaError], str] = {
+    TopicAuthorizationFailedError: "topic",
+    GroupAuthorizationFailedError: "group",
+    TransactionalIdAuthorizationFailed: "transactional id",
+    ClusterAuthorizationFailedError: "cluster",
+}
+
+
+def access_denied(
+    exc: BaseException, connection: KafkaConnection, *, operation: str, resource: str
+) -> KafkaAccessDenied | None:
+    """A `KafkaAccessDenied` naming the operation, the resource and the principal when `exc`
+    is the broker's refusal for want of an ACL; None for any other error."""
+    kind = next((k for cls, k in _DENIED_KIND.items() if isinstance(exc, cls)), None)
+    if kind is None:
+        return None
+    principal = connection.principal or (
+        f"the principal of {connection.ssl_cert_file}"
+        if connection.ssl_cert_file
+        else "this client's principal"
+    )
+    return KafkaAccessDenied(
+        f"Kafka denied {principal} {operation} on {kind} {resource!r}: an ACL is missing"
+        " (`hookstream acls` prints each service's)"
+    )
 
 
 def _bad_file(setting: str, path: Path | None, exc: BaseException) -> KafkaAuthFailed:

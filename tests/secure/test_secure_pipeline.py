@@ -23,7 +23,7 @@ from hookstream.devtools import localkafka
 from hookstream.devtools.dev import SANDBOX_ACCESS_TOKEN, Service
 from hookstream.devtools.localkafka.security import BrokerSecurity
 from hookstream.ops.acls import default_user
-from tests.support.ingest import notification, signed_headers
+from tests.support.ingest import ingest_client, ingest_settings, notification, signed_headers
 
 pytestmark = pytest.mark.integration
 
@@ -160,3 +160,25 @@ async def test_a_client_without_a_certificate_is_refused_naming_the_certificate_
     with pytest.raises(KafkaAuthFailed) as caught:
         await check_credentials(connection, wait_seconds=10)
     assert caught.value.setting == "KAFKA_SSL_CERT_FILE"
+
+
+async def test_a_missing_acl_makes_the_ingest_unready_naming_operation_topic_and_principal(
+    scram_broker: tuple[str, BrokerSecurity], tmp_path: Path
+) -> None:
+    bootstrap, security = scram_broker
+    values = {
+        k.lower(): v for k, v in security.client_settings(default_user("ingest"), bootstrap).items()
+    }
+    # the ingest's ACLs name the default raw topic, not this one
+    settings = ingest_settings(bootstrap, tmp_path, **values, hookstream_raw_topic="unlisted.raw")
+    async with ingest_client(settings) as client:
+        ready = (await client.get("/readyz")).json()
+        body = notification()
+        accepted = await client.post(
+            "/webhooks/intercom", content=body, headers=signed_headers(body)
+        )
+    assert ready["kafka"] == "refused"
+    assert "User:hookstream-ingest" in ready["kafka_refused"]
+    assert "topic 'unlisted.raw'" in ready["kafka_refused"]
+    assert "Write" in ready["kafka_refused"]
+    assert accepted.status_code == 200  # spooled, not lost
