@@ -52,7 +52,6 @@ async def _attempt(  # noqa: PLR0911 - one return per kind of refusal
     port: int,
     wait_seconds: float,
 ) -> KafkaAuthFailed | None:
-    password = connection.sasl_password
     try:
         conn = await create_conn(
             host,
@@ -61,15 +60,19 @@ async def _attempt(  # noqa: PLR0911 - one return per kind of refusal
             request_timeout_ms=max(1000, int(wait_seconds * 1000)),
             ssl_context=context,
             security_protocol=connection.security_protocol,
-            sasl_mechanism=connection.sasl_mechanism if connection.uses_sasl else None,
-            sasl_plain_username=connection.sasl_username,
-            sasl_plain_password=password.get_secret_value() if password else None,
+            **connection.sasl_arguments(),
         )
     except ssl.SSLCertVerificationError as exc:
         return _untrusted(connection, host, exc)
     except ssl.SSLError as exc:
         return _tls_refused(connection, host, port, exc)
-    except SaslAuthenticationFailed:
+    except SaslAuthenticationFailed as exc:
+        if connection.uses_oauthbearer:
+            return KafkaAuthFailed(
+                f"Kafka at {host}:{port} refused the OAUTHBEARER token ({exc}): check"
+                " KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL and the broker's JWKS and audience",
+                setting="KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL",
+            )
         return KafkaAuthFailed(
             f"Kafka at {host}:{port} refused the {connection.sasl_mechanism} credentials of"
             f" user {connection.sasl_username!r}: check KAFKA_SASL_PASSWORD and"

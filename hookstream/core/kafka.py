@@ -38,6 +38,7 @@ from aiokafka.errors import (
 from pydantic import SecretStr
 
 from hookstream.core._kafka_diagnosis import diagnose
+from hookstream.core._oauth import MskIamTokenProvider, OidcTokenProvider
 from hookstream.core.errors import (
     KafkaAccessDenied,
     KafkaAuthFailed,
@@ -70,6 +71,13 @@ class KafkaConnection:
     ssl_key_file: Path | None = None
     ssl_key_password: SecretStr | None = None
     ssl_check_hostname: bool = True
+    oauthbearer_provider: str = "oidc"
+    """oidc (client credentials) or aws-msk-iam."""
+    oauthbearer_token_endpoint_url: str | None = None
+    oauthbearer_client_id: str | None = None
+    oauthbearer_client_secret: SecretStr | None = None
+    oauthbearer_scope: str | None = None
+    aws_region: str | None = None
 
     @classmethod
     def from_settings(cls, kafka: KafkaSettings) -> KafkaConnection:
@@ -85,6 +93,12 @@ class KafkaConnection:
             ssl_key_file=kafka.ssl_key_file,
             ssl_key_password=kafka.ssl_key_password,
             ssl_check_hostname=kafka.ssl_check_hostname,
+            oauthbearer_provider=kafka.sasl_oauthbearer_provider,
+            oauthbearer_token_endpoint_url=kafka.sasl_oauthbearer_token_endpoint_url,
+            oauthbearer_client_id=kafka.sasl_oauthbearer_client_id,
+            oauthbearer_client_secret=kafka.sasl_oauthbearer_client_secret,
+            oauthbearer_scope=kafka.sasl_oauthbearer_scope,
+            aws_region=kafka.aws_region,
         )
 
     def with_bootstrap(self, bootstrap: str | None) -> KafkaConnection:
@@ -107,9 +121,53 @@ class KafkaConnection:
         return self.security_protocol.startswith("SASL_")
 
     @property
+    def uses_oauthbearer(self) -> bool:
+        """Whether the client authenticates with OAUTHBEARER tokens."""
+        return self.uses_sasl and self.sasl_mechanism == "OAUTHBEARER"
+
+    @property
     def principal(self) -> str | None:
         """The principal the broker sees, when the settings tell (`User:<name>` for SASL)."""
+        if self.uses_oauthbearer:
+            return f"User:{self.oauthbearer_client_id}" if self.oauthbearer_client_id else None
         return f"User:{self.sasl_username}" if self.uses_sasl and self.sasl_username else None
+
+    def token_provider(self) -> OidcTokenProvider | MskIamTokenProvider:
+        """A new OAUTHBEARER token provider (its own token cache) for one client."""
+        if self.oauthbearer_provider == "aws-msk-iam":
+            return MskIamTokenProvider(self.aws_region or "")
+        if not (
+            self.oauthbearer_token_endpoint_url
+            and self.oauthbearer_client_id
+            and self.oauthbearer_client_secret
+        ):
+            raise KafkaAuthFailed(
+                "OAUTHBEARER needs KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL, _CLIENT_ID and"
+                " _CLIENT_SECRET",
+                setting="KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL",
+            )
+        return OidcTokenProvider(
+            self.oauthbearer_token_endpoint_url,
+            self.oauthbearer_client_id,
+            self.oauthbearer_client_secret,
+            self.oauthbearer_scope,
+        )
+
+    def sasl_arguments(self) -> dict[str, Any]:
+        """aiokafka's SASL arguments (empty without SASL)."""
+        if not self.uses_sasl:
+            return {}
+        if self.uses_oauthbearer:
+            return {
+                "sasl_mechanism": "OAUTHBEARER",
+                "sasl_oauth_token_provider": self.token_provider(),
+            }
+        password = self.sasl_password
+        return {
+            "sasl_mechanism": self.sasl_mechanism,
+            "sasl_plain_username": self.sasl_username,
+            "sasl_plain_password": password.get_secret_value() if password else None,
+        }
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The TLS context (CA, optional client certificate, hostname check); None without TLS.
@@ -148,12 +206,7 @@ class KafkaConnection:
         }
         if self.uses_tls:
             config["ssl_context"] = self.ssl_context()
-        if self.uses_sasl:
-            config["sasl_mechanism"] = self.sasl_mechanism
-            config["sasl_plain_username"] = self.sasl_username
-            config["sasl_plain_password"] = (
-                self.sasl_password.get_secret_value() if self.sasl_password else None
-            )
+        config |= self.sasl_arguments()
         return config
 
     def faust_config(self) -> dict[str, Any]:
@@ -161,7 +214,11 @@ class KafkaConnection:
         import faust  # noqa: PLC0415 - only the Faust apps pay for importing Faust
 
         config: dict[str, Any] = {"broker": [f"kafka://{server}" for server in self.bootstrap_list]}
-        if self.uses_sasl:
+        if self.uses_oauthbearer:
+            config["broker_credentials"] = faust.OAuthCredentials(
+                oauth_cb=self.token_provider(), ssl_context=self.ssl_context()
+            )
+        elif self.uses_sasl:
             config["broker_credentials"] = faust.SASLCredentials(
                 username=self.sasl_username,
                 password=self.sasl_password.get_secret_value() if self.sasl_password else None,

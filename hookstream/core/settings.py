@@ -124,10 +124,10 @@ class KafkaSettings(_Group):
         "PLAINTEXT",
         "PLAINTEXT, SSL (TLS, optionally with a client certificate), SASL_PLAINTEXT or SASL_SSL.",
     )
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = _env(
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] = _env(
         "KAFKA_SASL_MECHANISM",
         "PLAIN",
-        "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
+        "SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER.",
     )
     sasl_username: str | None = _env(
         "KAFKA_SASL_USERNAME", None, "SASL user name (this service's principal)."
@@ -147,6 +147,26 @@ class KafkaSettings(_Group):
     ssl_key_password: SecretStr | None = _env(
         "KAFKA_SSL_KEY_PASSWORD", None, "Password of the client key, if it is encrypted."
     )
+    sasl_oauthbearer_provider: Literal["oidc", "aws-msk-iam"] = _env(
+        "KAFKA_SASL_OAUTHBEARER_PROVIDER",
+        "oidc",
+        "Where OAUTHBEARER tokens come from: oidc (client credentials) or aws-msk-iam.",
+    )
+    sasl_oauthbearer_token_endpoint_url: str | None = _env(
+        "KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL", None, "OIDC token endpoint (oidc provider)."
+    )
+    sasl_oauthbearer_client_id: str | None = _env(
+        "KAFKA_SASL_OAUTHBEARER_CLIENT_ID", None, "OIDC client id (oidc provider)."
+    )
+    sasl_oauthbearer_client_secret: SecretStr | None = _env(
+        "KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET", None, "OIDC client secret (oidc provider)."
+    )
+    sasl_oauthbearer_scope: str | None = _env(
+        "KAFKA_SASL_OAUTHBEARER_SCOPE", None, "OIDC scope to ask for, if the provider needs one."
+    )
+    aws_region: str | None = _env(
+        "AWS_REGION", None, "AWS region of the MSK cluster (aws-msk-iam provider)."
+    )
     ssl_check_hostname: bool = _env(
         "KAFKA_SSL_CHECK_HOSTNAME",
         True,
@@ -155,7 +175,9 @@ class KafkaSettings(_Group):
 
     @model_validator(mode="after")
     def _complete(self) -> KafkaSettings:
-        if self.security_protocol.startswith("SASL_") and not (
+        if self.security_protocol.startswith("SASL_") and self.sasl_mechanism == "OAUTHBEARER":
+            self._oauthbearer_complete()
+        elif self.security_protocol.startswith("SASL_") and not (
             self.sasl_username and self.sasl_password
         ):
             raise ValueError(
@@ -165,6 +187,26 @@ class KafkaSettings(_Group):
         if (self.ssl_cert_file is None) != (self.ssl_key_file is None):
             raise ValueError("KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together")
         return self
+
+    def _oauthbearer_complete(self) -> None:
+        if self.sasl_oauthbearer_provider == "aws-msk-iam":
+            if not self.aws_region:
+                raise ValueError("KAFKA_SASL_OAUTHBEARER_PROVIDER=aws-msk-iam needs AWS_REGION")
+            return
+        missing = [
+            name
+            for name, value in (
+                (
+                    "KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL",
+                    self.sasl_oauthbearer_token_endpoint_url,
+                ),
+                ("KAFKA_SASL_OAUTHBEARER_CLIENT_ID", self.sasl_oauthbearer_client_id),
+                ("KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET", self.sasl_oauthbearer_client_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(f"KAFKA_SASL_MECHANISM=OAUTHBEARER (oidc) needs {', '.join(missing)}")
 
 
 class TopicSettings(_Group):
