@@ -182,3 +182,37 @@ async def test_a_missing_acl_makes_the_ingest_unready_naming_operation_topic_and
     assert "topic 'unlisted.raw'" in ready["kafka_refused"]
     assert "Write" in ready["kafka_refused"]
     assert accepted.status_code == 200  # spooled, not lost
+
+
+@pytest.mark.parametrize("service", ["ingest", "worker", "sink"])
+def test_each_service_stops_at_start_up_on_a_wrong_password_with_one_line(
+    scram_broker: tuple[str, BrokerSecurity], tmp_path: Path, service: str
+) -> None:
+    bootstrap, security = scram_broker
+    wrong = "wrong-password-for-the-test"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KAFKA_", "INTERCOM_", "HOOKSTREAM_"))
+    }
+    env |= security.client_settings(default_user(service), bootstrap) | {
+        "KAFKA_SASL_PASSWORD": wrong,
+        "INTERCOM_CLIENT_SECRET": SECRET,
+        "INTERCOM_ACCESS_TOKEN": SANDBOX_ACCESS_TOKEN,
+        "HOOKSTREAM_SPOOL_PATH": str(tmp_path / "spool.sqlite3"),
+        "HOOKSTREAM_DATA_DIR": str(tmp_path / "faust"),
+        "HOOKSTREAM_WORKER_WEB_PORT": str(localkafka.free_port()),
+        "HOOKSTREAM_SINK_WEB_PORT": str(localkafka.free_port()),
+        "HOOKSTREAM_INGEST_PORT": str(localkafka.free_port()),
+    }
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "hookstream.cli", service],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert time.monotonic() - started < 30
+    assert "KAFKA_SASL_PASSWORD" in result.stderr
+    assert "Traceback" not in output
+    assert wrong not in output
