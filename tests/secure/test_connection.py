@@ -213,3 +213,15 @@ def test_a_setting_is_read_from_its_declared_variable_only(
     assert settings.kafka.ssl_cert_file is None
     assert settings.ingest.port == 8080
     assert settings.kafka.ssl_ca_file == tmp_path / "ca.pem"
+
+
+def test_the_sasl_password_can_come_from_the_secrets_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "KAFKA_SASL_PASSWORD").write_text(PASSWORD)
+    (tmp_path / "sasl_username").write_text("read-by-field-name")  # not a variable name
+    monkeypatch.setenv("HOOKSTREAM_SECRETS_DIR", str(tmp_path))
+    settings = load_settings()
+    assert settings.kafka.sasl_password is not None
+    assert settings.kafka.sasl_password.get_secret_value() == PASSWORD
+    assert settings.kafka.sasl_username is None
