@@ -235,11 +235,13 @@ def create_app(settings: Settings) -> IngestApp:
         ready = writer.kafka_up or (allow_spool and has_room)
         body = {
             "ready": ready,
-            "kafka": "up" if writer.kafka_up else "down",
+            "kafka": "up" if writer.kafka_up else "refused" if writer.refused else "down",
             "spool_depth": spool.depth,
             "spool_has_room": has_room,
             "quarantined": spool.quarantined,
         }
+        if writer.refused is not None:
+            body["kafka_refused"] = str(writer.refused)
         return json_response(body, 200 if ready else 503)
 
     @app.get("/metrics", summary="Prometheus metrics")

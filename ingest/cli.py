@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import click
 import uvicorn
 
+from hookstream.core.errors import KafkaAuthFailed
+from hookstream.core.kafka import KafkaConnection, check_credentials
 from hookstream.core.settings import load_settings
 from hookstream.ingest.app import secrets_refusal
 
@@ -30,6 +34,10 @@ def ingest_command(host: str | None, port: int | None, workers: int | None) -> N
     refusal = secrets_refusal(settings)
     if refusal:
         raise click.UsageError(refusal)
+    try:  # a refused login is no outage to spool through: stop here, naming the setting
+        asyncio.run(check_credentials(KafkaConnection.from_settings(settings.kafka)))
+    except KafkaAuthFailed as exc:
+        raise click.ClickException(str(exc)) from None
     uvicorn.run(
         "hookstream.ingest.server:app_from_environment",
         factory=True,

@@ -28,10 +28,16 @@ from types import TracebackType
 from typing import Literal, Self
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
 
 from hookstream.core.contract import Headers
-from hookstream.core.kafka import KafkaConnection
+from hookstream.core.errors import KafkaAccessDenied, KafkaAuthFailed
+from hookstream.core.kafka import KafkaConnection, access_denied, explain_start_failure
 from hookstream.core.logs import get_logger
 from hookstream.ingest import metrics
 from hookstream.ingest.errors import IngestError, NotDurable
@@ -85,6 +91,7 @@ class DurableWriter:
         self._spool = spool
         self._producer: AIOKafkaProducer | None = None
         self._kafka_up = False
+        self._refused: KafkaAuthFailed | KafkaAccessDenied | None = None
         self._timeout_streak = 0
         self._last_ack = 0.0  # event-loop time of the latest acknowledgement
         self._waiting: dict[asyncio.Future[bool], float] = {}  # produce -> start, oldest first
@@ -140,6 +147,13 @@ class DurableWriter:
         return None
 
     @property
+    def refused(self) -> KafkaAuthFailed | KafkaAccessDenied | None:
+        """Why Kafka refused the last connection attempt's TLS or SASL set-up (the message
+        names the setting to fix) or an operation for want of an ACL (the message names it);
+        None when it did not. Records spool meanwhile, loudly."""
+        return self._refused
+
+    @property
     def spool(self) -> Spool:
         """The spool this writer falls back to."""
         return self._spool
@@ -176,6 +190,7 @@ class DurableWriter:
             log.warning("record_refused_spooling", topic=record.topic, reason=repr(exc))
             return False
         except KafkaError as exc:
+            self._note_denial(exc, record.topic)
             self._mark_down(exc)
             return False
         finally:
@@ -244,6 +259,30 @@ class DurableWriter:
         if not future.cancelled() and future.exception() is None:
             self._last_ack = asyncio.get_running_loop().time()
 
+    async def _note_refusal(self, exc: KafkaConnectionError) -> None:
+        """Tell a refused login or certificate from an outage: it is counted, logged at
+        error level whenever the reason changes, and shown by /readyz."""
+        wait = self._config.request_timeout_ms / 1000
+        explained = await explain_start_failure(self._config.connection, wait, exc)
+        refused = explained if isinstance(explained, KafkaAuthFailed) else None
+        if refused is not None:
+            metrics.KAFKA_AUTH_FAILURES.inc()
+            if self._refused is None or str(self._refused) != str(refused):
+                log.error("kafka_auth_failed", setting=refused.setting, reason=str(refused))
+        self._refused = refused
+
+    def _note_denial(self, exc: BaseException, topic: str) -> None:
+        """A missing ACL is no outage either: counted, logged, shown by /readyz."""
+        denied = access_denied(
+            exc, self._config.connection, operation="Describe and Write", resource=topic
+        )
+        if denied is None:
+            return
+        metrics.KAFKA_AUTH_FAILURES.inc()
+        if self._refused is None or str(self._refused) != str(denied):
+            log.error("kafka_access_denied", topic=topic, reason=str(denied))
+        self._refused = denied
+
     def _mark_down(self, reason: BaseException) -> None:
         if self._kafka_up:
             log.warning("kafka_unavailable_spooling", reason=repr(reason))
@@ -254,6 +293,7 @@ class DurableWriter:
         if not self._kafka_up:
             log.info("kafka_available", spool_depth=self._spool.depth)
         self._kafka_up = True
+        self._refused = None
         self._last_ack = asyncio.get_running_loop().time()
         self._timeout_streak = 0
         metrics.KAFKA_UP.set(1)
@@ -268,6 +308,7 @@ class DurableWriter:
             request_timeout_ms=self._config.request_timeout_ms,
             **self._config.connection.client_config("hookstream-ingest"),
         )
+        topic = ""
         try:
             await producer.start()
             for topic in self._config.topics:
@@ -277,8 +318,13 @@ class DurableWriter:
         except (KafkaError, TimeoutError) as exc:
             with contextlib.suppress(Exception):
                 await producer.stop()
+            if isinstance(exc, KafkaConnectionError):
+                await self._note_refusal(exc)
+            else:
+                self._note_denial(exc, topic)
             self._mark_down(exc)
             return False
+        self._refused = None
         self._producer = producer
         self._mark_up()
         return True

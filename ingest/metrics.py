@@ -46,6 +46,11 @@ QUARANTINED = Counter(
 QUARANTINE_DEPTH = Gauge(
     "hookstream_ingest_quarantine_depth", "Records set aside in the spool's quarantine."
 )
+KAFKA_AUTH_FAILURES = Counter(
+    "hookstream_ingest_kafka_auth_failures_total",
+    "Connection attempts or produces Kafka refused for TLS, SASL or ACL reasons (a setting "
+    "or an ACL to fix, not an outage; /readyz says which).",
+)
 KAFKA_UP = Gauge("hookstream_ingest_kafka_up", "1 while Kafka acknowledges produces, else 0.")
 DRAIN_FAILURES = Counter(
     "hookstream_ingest_spool_drain_failures_total",

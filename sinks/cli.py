@@ -7,6 +7,8 @@ import faust
 import uvloop
 
 from hookstream.core.build_info import VERSION
+from hookstream.core.errors import KafkaAuthFailed
+from hookstream.core.kafka import KafkaConnection, check_credentials
 from hookstream.core.logs import configure_logging, get_logger
 from hookstream.core.settings import load_settings
 from hookstream.sinks.app import Sink
@@ -38,6 +40,11 @@ def sink_command(web_port: int | None, web_host: str) -> None:
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     loop = uvloop.new_event_loop()
+    try:  # Faust would retry a refused login for ever, looking like an outage
+        loop.run_until_complete(check_credentials(KafkaConnection.from_settings(settings.kafka)))
+    except KafkaAuthFailed as exc:
+        loop.close()
+        raise click.ClickException(str(exc)) from None
     sink = Sink(settings, web_port=web_port, web_host=web_host)
     log.info(
         "sink_starting",

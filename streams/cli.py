@@ -13,7 +13,7 @@ import uvloop
 
 from hookstream.core.build_info import VERSION
 from hookstream.core.compat import faust as faust_compat
-from hookstream.core.errors import KafkaUnreachable, TopicAdminFailed
+from hookstream.core.errors import KafkaAuthFailed, KafkaUnreachable, TopicAdminFailed
 from hookstream.core.logs import configure_logging, get_logger
 from hookstream.core.settings import Settings, load_settings
 from hookstream.streams.app import build_app, prepare_topics
@@ -148,7 +148,7 @@ def _run(
     asyncio.set_event_loop(loop)
     try:
         partitions = loop.run_until_complete(prepare_topics(settings, routes))
-    except (KafkaUnreachable, TopicAdminFailed) as exc:
+    except (KafkaAuthFailed, KafkaUnreachable, TopicAdminFailed) as exc:
         loop.close()
         raise click.ClickException(str(exc)) from exc
     app = build_app(settings, routes, partitions=partitions, web_port=web_port, web_bind=web_bind)

@@ -3,6 +3,8 @@
 HookstreamError
  ├── LocalKafkaError      the local broker could not be fetched, formatted, started or stopped
  ├── KafkaUnreachable     no broker answered within the bounded wait
+ ├── KafkaAuthFailed      the broker refused the TLS or SASL set-up (names the setting to fix)
+ ├── KafkaAccessDenied    the principal lacks an ACL (operation, resource, principal)
  ├── TopicNotFound        an operator command names a topic that does not exist
  ├── TopicAdminFailed     the broker refused to create or describe a topic (`retriable`)
  ├── ReplayFailed         a replay could not produce or commit (what moved is reported)
@@ -33,6 +35,24 @@ class LocalKafkaError(HookstreamError):
 
 class KafkaUnreachable(HookstreamError):
     """No Kafka broker answered at the bootstrap address within the bounded wait."""
+
+
+class KafkaAuthFailed(HookstreamError):
+    """The broker answered but refused this client's TLS or SASL set-up; the message names the
+    setting to fix. Never retriable: the same settings give the same answer."""
+
+    retriable = False
+
+    def __init__(self, message: str, *, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+class KafkaAccessDenied(HookstreamError):
+    """The broker authenticated the principal but an ACL is missing; the message names the
+    operation, the resource and the principal. Never retriable."""
+
+    retriable = False
 
 
 class TopicNotFound(HookstreamError):

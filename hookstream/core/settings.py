@@ -20,7 +20,7 @@ Kubernetes Secret: one file per variable name).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -31,9 +31,18 @@ from pydantic import (
     Field,
     SecretStr,
     field_validator,
+    model_validator,
 )
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources import PydanticBaseEnvSettingsSource
 
 INTERCOM_REGION_BASE_URLS = {
     "us": "https://api.intercom.io",
@@ -69,6 +78,27 @@ def _env(name: str, default: Any, description: str, **kwargs: Any) -> Any:
     )
 
 
+class _VariableOnly(PydanticBaseEnvSettingsSource):
+    """A source that reads a field from its declared variable only. With `populate_by_name`
+    (which lets code and tests build a group by field name), pydantic-settings also reads the
+    bare field name from the environment: `PORT` would set HOOKSTREAM_INGEST_PORT and the
+    OpenSSL variable `SSL_CERT_FILE` would set KAFKA_SSL_CERT_FILE."""
+
+    def _extract_field_info(
+        self, field: FieldInfo, field_name: str, model_config: Mapping[str, Any] | None = None
+    ) -> list[tuple[str, str, bool]]:
+        found = super()._extract_field_info(field, field_name, model_config)
+        return [entry for entry in found if entry[0] != field_name] or found
+
+
+class _Env(_VariableOnly, EnvSettingsSource):
+    """Environment variables, by their declared names only."""
+
+
+class _Secrets(_VariableOnly, SecretsSettingsSource):
+    """Files of the secrets directory, by their declared names only."""
+
+
 class _Group(BaseSettings):
     """A group of settings, each read from its own environment variable. A secret that is
     empty or only whitespace (an empty variable, an empty secret file) is unset."""
@@ -86,6 +116,25 @@ class _Group(BaseSettings):
             return [item for item in value if not _blank(item)]
         return value
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Init arguments, then the environment, then the secrets directory, each read by the
+        declared variable names only."""
+        secrets_dir = getattr(file_secret_settings, "secrets_dir", None)
+        return (
+            init_settings,
+            _Env(settings_cls),
+            dotenv_settings,
+            _Secrets(settings_cls, secrets_dir=secrets_dir),
+        )
+
 
 class KafkaSettings(_Group):
     """How every Kafka client reaches the cluster."""
@@ -93,6 +142,94 @@ class KafkaSettings(_Group):
     bootstrap_servers: str = _env(
         "KAFKA_BOOTSTRAP_SERVERS", "localhost:9092", "Kafka bootstrap servers, comma-separated."
     )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = _env(
+        "KAFKA_SECURITY_PROTOCOL",
+        "PLAINTEXT",
+        "PLAINTEXT, SSL (TLS, optionally with a client certificate), SASL_PLAINTEXT or SASL_SSL.",
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] = _env(
+        "KAFKA_SASL_MECHANISM",
+        "PLAIN",
+        "SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER.",
+    )
+    sasl_username: str | None = _env(
+        "KAFKA_SASL_USERNAME", None, "SASL user name (this service's principal)."
+    )
+    sasl_password: SecretStr | None = _env("KAFKA_SASL_PASSWORD", None, "SASL password.")
+    ssl_ca_file: Path | None = _env(
+        "KAFKA_SSL_CA_FILE",
+        None,
+        "PEM file of the CA(s) that sign the brokers' certificates (default: system trust).",
+    )
+    ssl_cert_file: Path | None = _env(
+        "KAFKA_SSL_CERT_FILE", None, "PEM client certificate (mutual TLS)."
+    )
+    ssl_key_file: Path | None = _env(
+        "KAFKA_SSL_KEY_FILE", None, "PEM private key of the client certificate (mutual TLS)."
+    )
+    ssl_key_password: SecretStr | None = _env(
+        "KAFKA_SSL_KEY_PASSWORD", None, "Password of the client key, if it is encrypted."
+    )
+    sasl_oauthbearer_provider: Literal["oidc", "aws-msk-iam"] = _env(
+        "KAFKA_SASL_OAUTHBEARER_PROVIDER",
+        "oidc",
+        "Where OAUTHBEARER tokens come from: oidc (client credentials) or aws-msk-iam.",
+    )
+    sasl_oauthbearer_token_endpoint_url: str | None = _env(
+        "KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL", None, "OIDC token endpoint (oidc provider)."
+    )
+    sasl_oauthbearer_client_id: str | None = _env(
+        "KAFKA_SASL_OAUTHBEARER_CLIENT_ID", None, "OIDC client id (oidc provider)."
+    )
+    sasl_oauthbearer_client_secret: SecretStr | None = _env(
+        "KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET", None, "OIDC client secret (oidc provider)."
+    )
+    sasl_oauthbearer_scope: str | None = _env(
+        "KAFKA_SASL_OAUTHBEARER_SCOPE", None, "OIDC scope to ask for, if the provider needs one."
+    )
+    aws_region: str | None = _env(
+        "AWS_REGION", None, "AWS region of the MSK cluster (aws-msk-iam provider)."
+    )
+    ssl_check_hostname: bool = _env(
+        "KAFKA_SSL_CHECK_HOSTNAME",
+        True,
+        "Check that the broker's certificate names the host connected to.",
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL_") and self.sasl_mechanism == "OAUTHBEARER":
+            self._oauthbearer_complete()
+        elif self.security_protocol.startswith("SASL_") and not (
+            self.sasl_username and self.sasl_password
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs KAFKA_SASL_USERNAME"
+                " and KAFKA_SASL_PASSWORD"
+            )
+        if (self.ssl_cert_file is None) != (self.ssl_key_file is None):
+            raise ValueError("KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together")
+        return self
+
+    def _oauthbearer_complete(self) -> None:
+        if self.sasl_oauthbearer_provider == "aws-msk-iam":
+            if not self.aws_region:
+                raise ValueError("KAFKA_SASL_OAUTHBEARER_PROVIDER=aws-msk-iam needs AWS_REGION")
+            return
+        missing = [
+            name
+            for name, value in (
+                (
+                    "KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL",
+                    self.sasl_oauthbearer_token_endpoint_url,
+                ),
+                ("KAFKA_SASL_OAUTHBEARER_CLIENT_ID", self.sasl_oauthbearer_client_id),
+                ("KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET", self.sasl_oauthbearer_client_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(f"KAFKA_SASL_MECHANISM=OAUTHBEARER (oidc) needs {', '.join(missing)}")
 
 
 class TopicSettings(_Group):

@@ -3,12 +3,17 @@ cluster, for dev mode, tests and benchmarks."""
 
 from __future__ import annotations
 
+import asyncio
+import shlex
 from pathlib import Path
 
 import click
 
 from hookstream.core.errors import LocalKafkaError
+from hookstream.core.settings import load_settings
 from hookstream.devtools import localkafka
+from hookstream.devtools.localkafka.security import ADMIN, MODES, BrokerSecurity
+from hookstream.ops.acls import SERVICES, default_user, required_acls
 
 
 @click.group("kafka")
@@ -49,14 +54,38 @@ _node_option = click.option(
     "first started, else 1.",
 )
 @_data_dir_option
-def kafka_start(port: int, brokers: int | None, data_dir: Path) -> None:
+@click.option(
+    "--security",
+    type=click.Choice(["plaintext", *MODES]),
+    default="plaintext",
+    show_default=True,
+    help="sasl_ssl: TLS listener, SCRAM-SHA-512 users; ssl: TLS with client certificates. "
+    "Both: an authorizer and exactly the ACLs `hookstream acls` prints, one user per service "
+    "(one node only).",
+)
+def kafka_start(port: int, brokers: int | None, data_dir: Path, security: str) -> None:
     """Fetch (once), format (once) and start the broker or cluster; print its bootstrap list
-    (and, for three nodes or more, the replication settings that go with it)."""
+    (for three nodes or more, the replication settings that go with it; secured, each
+    service's client settings)."""
+    secured = None
     try:
-        bootstrap = localkafka.start(port=port, data_dir=data_dir, brokers=brokers)
+        if security != "plaintext":
+            mode = MODES[MODES.index(security)]  # the Mode literal click checked
+            secured = BrokerSecurity.prepare(mode, data_dir)
+        bootstrap = localkafka.start(
+            port=port, data_dir=data_dir, brokers=brokers, security=secured
+        )
+        if secured is not None:
+            asyncio.run(secured.apply_acls(bootstrap, required_acls(load_settings())))
     except LocalKafkaError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(bootstrap)
+    if secured is not None:
+        for user in (ADMIN, *(default_user(service) for service in SERVICES)):
+            click.echo(f"\n# {user}")
+            for name, value in secured.client_settings(user, bootstrap).items():
+                click.echo(f"export {name}={shlex.quote(value)}")
+        return
     nodes = len(localkafka.status(data_dir).nodes)
     if nodes > 1:
         click.echo(

@@ -26,9 +26,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hookstream.core.errors import LocalKafkaError
 from hookstream.devtools.localkafka._config import write_config
+
+if TYPE_CHECKING:
+    from hookstream.devtools.localkafka.security import BrokerSecurity
 
 KAFKA_VERSION = "4.1.1"
 DEFAULT_PORT = 9092
@@ -129,15 +133,20 @@ def start(
     *,
     brokers: int | None = None,
     ports: Sequence[int] | None = None,
+    security: BrokerSecurity | None = None,
 ) -> str:
     """Start the broker, or the `brokers` nodes of a cluster (or find them running: a node
     that is not is started), and return the bootstrap list. Node N listens on `ports[N-1]`,
-    by default `port + N - 1`; `brokers` defaults to what the data dir holds, else 1."""
+    by default `port + N - 1`; `brokers` defaults to what the data dir holds, else 1.
+    `security` (`localkafka.security`, one node only) makes the listener TLS-only, with SASL
+    or client certificates."""
     current = status(data_dir)
     if current.running and current.bootstrap:
         return current.bootstrap
     node_dirs = _lay_out(data_dir, brokers)
     count = len(node_dirs)
+    if security is not None and count > 1:
+        raise LocalKafkaError("a secured local broker is a single node (--brokers 1)")
     wanted = list(ports) if ports is not None else [port + i for i in range(count)]
     if len(wanted) != count:
         raise LocalKafkaError(f"{count} nodes need {count} ports, not {wanted}")
@@ -157,10 +166,14 @@ def start(
         node_host, node_port = address.rsplit(":", 1)
         if _port_open(node_host, int(node_port)):
             raise LocalKafkaError(f"{address} is already taken by another process")
-        write_config(
+        config = write_config(
             node_dir, node_id=node_id, nodes=count, host=node_host, port=int(node_port),
             voters=voters, controller_port=controller,
         )  # fmt: skip
+        if security is not None:  # later lines win in a properties file
+            with config.open("a") as extra:
+                lines = security.listener_properties(node_host, int(node_port), controller)
+                extra.write("\n".join(lines) + "\n")
         (node_dir / "address").write_text(address)
         to_launch.append(node_dir)
     _format(
@@ -168,6 +181,7 @@ def start(
         classpath,
         [d for d in to_launch if not (d / "log" / "meta.properties").exists()],
         cluster_id,
+        security.format_arguments() if security is not None else [],
     )
     launched = [_launch(d, java, classpath, cluster=count > 1) for d in to_launch]
     bootstrap = ",".join(addresses)
@@ -359,12 +373,15 @@ def _stop(node_dirs: Sequence[Path], timeout: float) -> bool:
     return bool(pids)
 
 
-def _format(java: str, classpath: str, node_dirs: Sequence[Path], cluster_id: str) -> None:
-    """Format the nodes' log dirs, all at once (a JVM each)."""
+def _format(
+    java: str, classpath: str, node_dirs: Sequence[Path], cluster_id: str, extra: list[str]
+) -> None:
+    """Format the nodes' log dirs, all at once (a JVM each); `extra` arguments (SCRAM users)
+    go to each."""
     command = [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id]
     formats = [
         subprocess.Popen(  # noqa: S603
-            [*command, "-c", str(node_dir / "server.properties")],
+            [*command, "-c", str(node_dir / "server.properties"), *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )

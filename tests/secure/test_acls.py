@@ -1,0 +1,48 @@
+"""`hookstream acls`: each service's ACLs follow the settings, in both output formats."""
+
+from __future__ import annotations
+
+import yaml
+from click.testing import CliRunner
+
+from hookstream.ops.acls import acls_command
+
+
+def test_kafka_acls_give_the_ingest_write_on_its_two_topics_only() -> None:
+    env = {"HOOKSTREAM_RAW_TOPIC": "acme.raw", "KAFKA_BOOTSTRAP_SERVERS": "k:9093"}
+    result = CliRunner().invoke(acls_command, [], env=env)
+    assert result.exit_code == 0, result.output
+    ingest = [
+        line
+        for line in result.output.splitlines()
+        if "'User:hookstream-ingest'" in line and not line.startswith("#")
+    ]
+    assert len(ingest) == 2
+    assert "--operation Write --operation Describe --topic 'acme.raw'" in ingest[0]
+    assert all("--bootstrap-server k:9093" in line for line in ingest)
+    assert not any("--operation Read" in line for line in ingest)
+
+
+def test_strimzi_users_carry_the_worker_transactions_and_group() -> None:
+    env = {"HOOKSTREAM_WORKER_ID": "acme-worker"}
+    result = CliRunner().invoke(
+        acls_command, ["--format", "strimzi", "--user", "sink=acme-sink"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    users = {doc["metadata"]["name"]: doc for doc in yaml.safe_load_all(result.output)}
+    assert set(users) == {
+        "hookstream-ingest",
+        "hookstream-worker",
+        "acme-sink",
+        "hookstream-operator",
+    }
+    worker_acls = users["hookstream-worker"]["spec"]["authorization"]["acls"]
+    resources = {(a["resource"]["type"], a["resource"]["name"]) for a in worker_acls}
+    assert ("transactionalId", "acme-worker-") in resources
+    assert ("group", "acme-worker") in resources
+    assert users["acme-sink"]["spec"]["authentication"] == {"type": "scram-sha-512"}
+
+
+def test_an_unknown_service_is_refused() -> None:
+    result = CliRunner().invoke(acls_command, ["--user", "spooler=x"])
+    assert result.exit_code == 2
