@@ -50,7 +50,7 @@ async def bare_loop(box: Sandbox, count: int, concurrency: int) -> float:
     settings = SinkSettings(
         intercom_access_token=TOKEN,
         intercom_api_base_url=box.url,
-        concurrency=concurrency,
+        hookstream_sink_concurrency=concurrency,
     )
     bodies = [orjson.dumps(event(n)) for n in range(count)]
     bodies.reverse()

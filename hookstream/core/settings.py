@@ -20,7 +20,7 @@ Kubernetes Secret: one file per variable name).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -36,13 +36,9 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
-    EnvSettingsSource,
     NoDecode,
-    PydanticBaseSettingsSource,
-    SecretsSettingsSource,
     SettingsConfigDict,
 )
-from pydantic_settings.sources import PydanticBaseEnvSettingsSource
 
 INTERCOM_REGION_BASE_URLS = {
     "us": "https://api.intercom.io",
@@ -78,34 +74,15 @@ def _env(name: str, default: Any, description: str, **kwargs: Any) -> Any:
     )
 
 
-class _VariableOnly(PydanticBaseEnvSettingsSource):
-    """A source that reads a field from its declared variable only. With `populate_by_name`
-    (which lets code and tests build a group by field name), pydantic-settings also reads the
-    bare field name from the environment: `PORT` would set HOOKSTREAM_INGEST_PORT and the
-    OpenSSL variable `SSL_CERT_FILE` would set KAFKA_SSL_CERT_FILE."""
-
-    def _extract_field_info(
-        self, field: FieldInfo, field_name: str, model_config: Mapping[str, Any] | None = None
-    ) -> list[tuple[str, str, bool]]:
-        found = super()._extract_field_info(field, field_name, model_config)
-        return [entry for entry in found if entry[0] != field_name] or found
-
-
-class _Env(_VariableOnly, EnvSettingsSource):
-    """Environment variables, by their declared names only."""
-
-
-class _Secrets(_VariableOnly, SecretsSettingsSource):
-    """Files of the secrets directory, by their declared names only."""
-
-
 class _Group(BaseSettings):
-    """A group of settings, each read from its own environment variable. A secret that is
-    empty or only whitespace (an empty variable, an empty secret file) is unset."""
+    """A group of settings, each read from its own environment variable and from nothing
+    else (no `populate_by_name`: with it pydantic-settings also reads the bare field name, so
+    `PORT` would set HOOKSTREAM_INGEST_PORT and OpenSSL's `SSL_CERT_FILE` would set
+    KAFKA_SSL_CERT_FILE). Code builds a group by the variables' names, in lower case
+    (`TopicSettings(hookstream_topic_partitions=1)`). A secret that is empty or only
+    whitespace (an empty variable, an empty secret file) is unset."""
 
-    model_config = SettingsConfigDict(
-        case_sensitive=False, populate_by_name=True, extra="ignore", frozen=True
-    )
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -115,25 +92,6 @@ class _Group(BaseSettings):
         if isinstance(value, list) and any(isinstance(item, SecretStr) for item in value):
             return [item for item in value if not _blank(item)]
         return value
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Init arguments, then the environment, then the secrets directory, each read by the
-        declared variable names only."""
-        secrets_dir = getattr(file_secret_settings, "secrets_dir", None)
-        return (
-            init_settings,
-            _Env(settings_cls),
-            dotenv_settings,
-            _Secrets(settings_cls, secrets_dir=secrets_dir),
-        )
 
 
 class KafkaSettings(_Group):
@@ -572,17 +530,16 @@ def load_settings(**overrides: Any) -> Settings:
     """Read the settings from the environment (and `HOOKSTREAM_SECRETS_DIR`). `overrides` are
     keyed by environment variable name, in any case (`hookstream_raw_topic="..."`), and win
     over the environment; an unknown name is a `TypeError`."""
-    by_variable = {
-        _variable(name, group).lower(): (group_name, name)
+    group_of = {
+        _variable(name, group).lower(): group_name
         for group_name, group in _groups().items()
         for name in group.model_fields
     }
     per_group: dict[str, dict[str, Any]] = {name: {} for name in _groups()}
     for key, value in overrides.items():
-        if key.lower() not in by_variable:
+        if key.lower() not in group_of:
             raise TypeError(f"no setting is read from the environment variable {key.upper()}")
-        group_name, field_name = by_variable[key.lower()]
-        per_group[group_name][field_name] = value
+        per_group[group_of[key.lower()]][key.lower()] = value
     secrets_dir = os.environ.get("HOOKSTREAM_SECRETS_DIR")
     options: dict[str, Any] = {"_secrets_dir": secrets_dir} if secrets_dir else {}
     return Settings(

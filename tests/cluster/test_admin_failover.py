@@ -27,7 +27,7 @@ async def test_a_routed_topic_is_created_after_the_node_taken_for_controller_die
     kafka_cluster: tuple[str, Path],
 ) -> None:
     bootstrap, data_dir = kafka_cluster
-    topics = TopicSettings(partitions=1, replication=3)
+    topics = TopicSettings(hookstream_topic_partitions=1, hookstream_topic_replication=3)
     async with TopicAdmin(topics, KafkaConnection(bootstrap)) as admin:
         controller = admin.controller_id
         assert controller is not None

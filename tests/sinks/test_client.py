@@ -29,8 +29,8 @@ def settings(**overrides: object) -> SinkSettings:
     values: dict[str, object] = {
         "intercom_access_token": "tok-123",
         "intercom_api_base_url": "https://intercom.test/",
-        "concurrency": 7,
-        "request_timeout_seconds": 3.5,
+        "hookstream_sink_concurrency": 7,
+        "hookstream_sink_request_timeout_seconds": 3.5,
     }
     values.update(overrides)
     return SinkSettings(**values)  # type: ignore[arg-type]
