@@ -23,11 +23,11 @@ manager. Every topic is created by the code in this module.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -50,12 +50,13 @@ KEY_CONFIGS = ("cleanup.policy", "retention.ms", "min.insync.replicas", "max.mes
 
 _TOPIC_ALREADY_EXISTS = 36
 _DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs `config_source`: set on the topic itself
-# A routed topic's creation: attempts and the wait of each (a dead controller is found out
-# by the first timeout; the metadata refresh then names a live one).
-_CREATE_ATTEMPTS = 4
-_CREATE_ATTEMPT_SECONDS = 5.0
+# The topic admin's requests: attempts and the wait of each (a dead controller or node is
+# found out by the first timeout; the metadata refresh then names a live one).
+_ATTEMPTS = 5
+_ATTEMPT_SECONDS = 5.0
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 
 def max_message_bytes(topics: TopicSettings) -> int:
@@ -378,22 +379,14 @@ class TopicAdmin:
         await self.close()
 
     async def ensure(self, name: str) -> None:
-        """Create topic `name` unless it exists. A retriable failure (no answer: the node the
-        client takes for the controller may be dead) is tried again on fresh metadata, up to
-        `_CREATE_ATTEMPTS` times of `_CREATE_ATTEMPT_SECONDS`; then it is raised, retriable."""
+        """Create topic `name` unless it exists (with `_failing_over`)."""
         if name in self._known:
             return
         spec = TopicSpec(name, "routed", self.partitions, self.replication, self.configs)
         client = self._started()
-        for attempt in range(1, _CREATE_ATTEMPTS + 1):
-            try:
-                created = await _create(client, [spec], wait_seconds=_CREATE_ATTEMPT_SECONDS)
-                break
-            except TopicAdminFailed as exc:
-                if not exc.retriable or attempt == _CREATE_ATTEMPTS:
-                    raise
-                log.warning("topic.create_retried", topic=name, attempt=attempt, error=str(exc))
-                await aiokafka_compat.refresh_admin_metadata(client)
+        created = await self._failing_over(
+            lambda: _create(client, [spec], wait_seconds=_ATTEMPT_SECONDS), what=name
+        )
         if created:
             log.info(
                 "topic.created",
@@ -409,10 +402,29 @@ class TopicAdmin:
         return aiokafka_compat.admin_controller_id(self._started())
 
     async def partition_count(self, name: str) -> int | None:
-        """How many partitions topic `name` has; None when it does not exist."""
-        layouts = await kafka.topic_layouts(self._started(), wait_seconds=self._wait_seconds)
+        """How many partitions topic `name` has; None when it does not exist (with
+        `_failing_over`)."""
+        client = self._started()
+        layouts = await self._failing_over(
+            lambda: kafka.topic_layouts(client, wait_seconds=_ATTEMPT_SECONDS), what=name
+        )
         layout = layouts.get(name)
         return None if layout is None else layout.partitions
+
+    async def _failing_over(self, call: Callable[[], Awaitable[T]], *, what: str) -> T:
+        """`call()`, and again on fresh metadata after a retriable failure (no answer: a node
+        the client picked may be dead), up to `_ATTEMPTS` times of `_ATTEMPT_SECONDS`; then
+        the failure is raised, retriable."""
+        client = self._started()
+        for attempt in range(1, _ATTEMPTS):
+            try:
+                return await call()
+            except TopicAdminFailed as exc:
+                if not exc.retriable:
+                    raise
+                log.warning("topic_admin.retried", topic=what, attempt=attempt, error=str(exc))
+                await aiokafka_compat.refresh_admin_metadata(client)
+        return await call()
 
     def _started(self) -> AIOKafkaAdminClient:
         if self._client is None:

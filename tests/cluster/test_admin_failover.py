@@ -36,6 +36,17 @@ async def test_a_routed_topic_is_created_after_the_node_taken_for_controller_die
             name = unique_name("routed")
             # Within the 40 s request timeout the client would otherwise wait.
             await asyncio.wait_for(admin.ensure(name), timeout=30)
-            assert await admin.partition_count(name) == 1
+            assert await _partitions_once_listed(admin, name) == 1
         finally:
             await asyncio.to_thread(localkafka.restart, data_dir, node=controller)
+
+
+async def _partitions_once_listed(admin: TopicAdmin, name: str) -> int | None:
+    """The topic's partition count once the node answering lists it (a new topic reaches
+    every node's metadata a moment after its creation)."""
+    for _ in range(50):
+        count = await admin.partition_count(name)
+        if count is not None:
+            return count
+        await asyncio.sleep(0.2)
+    return None
