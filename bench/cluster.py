@@ -40,9 +40,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.faults import MAX_BODY_BYTES, Verdict, verify
-from bench.pipeline import API_TOKEN, SECRET, Pipeline
-from bench.traffic import Traffic
+from bench.faults import MAX_BODY_BYTES, Verdict, traffic_for, verify
+from bench.pipeline import Pipeline
 from hookstream.devtools import localkafka
 from hookstream.devtools.dev import Service
 
@@ -324,16 +323,7 @@ async def run_suite(
     )
     verdict = ClusterVerdict()
     async with pipeline, Probe(pipeline, scale) as probe:
-        traffic = Traffic(
-            ingest_url=pipeline.ingest_url,
-            secret=SECRET,
-            api_token=API_TOKEN,
-            bootstrap=pipeline.bootstrap,
-            data_events_topic=pipeline.topics.data_events,
-            webhooks_per_second=scale.webhooks_per_second,
-            events_per_second=scale.events_per_second,
-            oversized_bytes=MAX_BODY_BYTES,
-        )
+        traffic = traffic_for(pipeline, scale.webhooks_per_second, scale.events_per_second)
         sending = asyncio.create_task(traffic.run())
         steps = Steps(pipeline, probe, scale)
         try:

@@ -118,16 +118,7 @@ async def run_suite(scale: Scale, work_dir: Path) -> Verdict:
     )
     verdict = Verdict()
     async with pipeline:
-        traffic = Traffic(
-            ingest_url=pipeline.ingest_url,
-            secret=SECRET,
-            api_token=API_TOKEN,
-            bootstrap=pipeline.bootstrap,
-            data_events_topic=pipeline.topics.data_events,
-            webhooks_per_second=scale.webhooks_per_second,
-            events_per_second=scale.events_per_second,
-            oversized_bytes=MAX_BODY_BYTES,
-        )
+        traffic = traffic_for(pipeline, scale.webhooks_per_second, scale.events_per_second)
         sending = asyncio.create_task(traffic.run())
         await _inject_faults(pipeline, scale, verdict.faults)
         traffic.stop()
@@ -137,6 +128,23 @@ async def run_suite(scale: Scale, work_dir: Path) -> Verdict:
         verdict.service_exits = pipeline.exits
         verdict.service_exits_zero = pipeline.exits_zero
     return verdict
+
+
+def traffic_for(
+    pipeline: Pipeline, webhooks_per_second: float, events_per_second: float
+) -> Traffic:
+    """Steady signed webhooks, data events and invalid input against `pipeline`, with the
+    ledger `verify` checks (bench.cluster drives the same)."""
+    return Traffic(
+        ingest_url=pipeline.ingest_url,
+        secret=SECRET,
+        api_token=API_TOKEN,
+        bootstrap=pipeline.bootstrap,
+        data_events_topic=pipeline.topics.data_events,
+        webhooks_per_second=webhooks_per_second,
+        events_per_second=events_per_second,
+        oversized_bytes=MAX_BODY_BYTES,
+    )
 
 
 async def _inject_faults(pipeline: Pipeline, scale: Scale, log: list[str]) -> None:
