@@ -28,15 +28,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 
 from bench.pipeline import API_TOKEN, SECRET, Pipeline
 from bench.traffic import TOPICS, Traffic
+from hookstream.core import kafka
 from hookstream.core.contract import HEADER_NOTIFICATION_ID, decode_headers
 from hookstream.core.dataevents import parse_event
 from hookstream.core.errors import TopicNotFound
 from hookstream.core.kafka import KafkaConnection
 from hookstream.ops.tail import TailOptions, tail
+from hookstream.streams.app import DEDUP_TABLE
+from hookstream.streams.dedup import id_key
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class Verdict:
     webhooks_accepted: int = 0
     webhooks_routed_once: int = 0
     webhooks_missing: list[str] = field(default_factory=list)
+    missing_where: dict[str, int] = field(default_factory=dict)  # see `_diagnose_missing`
     webhooks_doubled: list[str] = field(default_factory=list)
     stored_without_200: int = 0
     events_accepted: int = 0
@@ -88,7 +92,9 @@ class Verdict:
         """The claims that do not hold."""
         failed = []
         if self.webhooks_missing:
-            failed.append(f"{len(self.webhooks_missing)} accepted webhooks never routed")
+            failed.append(
+                f"{len(self.webhooks_missing)} accepted webhooks never routed: {self.missing_where}"
+            )
         if self.service_exits_zero:
             failed.append(f"{self.service_exits_zero} services gave up but exited with 0")
         if self.webhooks_doubled:
@@ -201,6 +207,8 @@ async def verify(pipeline: Pipeline, traffic: Traffic, verdict: Verdict) -> None
     verdict.webhooks_missing = [i for i in ledger.accepted if routed[i] == 0]
     verdict.webhooks_doubled = [i for i, n in routed.items() if n > 1]
     verdict.stored_without_200 = len(set(routed) - set(ledger.accepted))
+    if verdict.webhooks_missing:
+        verdict.missing_where = await _diagnose_missing(pipeline, verdict.webhooks_missing)
 
     wanted = Counter(_identity(event) for event in ledger.events_accepted)
     delivered = await _wait_for_events(pipeline, wanted)
@@ -229,11 +237,60 @@ async def _wait_for_routed(pipeline: Pipeline, accepted: set[str]) -> Counter[st
         await asyncio.sleep(3)
 
 
-async def _read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
-    """The topic's committed records so far: read from the start until none came for 2 s
-    (none when the topic does not exist yet)."""
+async def _diagnose_missing(pipeline: Pipeline, missing: list[str]) -> dict[str, int]:
+    """Where the accepted webhooks that were never routed are, by count: lost before the
+    raw topic, routed only in transactions that never committed, or on the raw topic and
+    remembered by the worker's dedup table (so never routed again), skipped below its
+    committed offset, or not processed yet. Each one's raw position goes to
+    `missing.json` in the work dir, beside the services' logs."""
+    wanted = set(missing)
+    uncommitted: set[str] = set()
+    for topic in TOPICS:
+        for record in await _read_topic(
+            pipeline.bootstrap, pipeline.topics.routed(topic), read_committed=False
+        ):
+            uncommitted.add(decode_headers(record.headers)[HEADER_NOTIFICATION_ID])
+    raw = {
+        notification_id: record
+        for record in await _read_topic(pipeline.bootstrap, pipeline.topics.raw)
+        if (notification_id := decode_headers(record.headers).get(HEADER_NOTIFICATION_ID)) in wanted
+    }
+    worker_id = pipeline.env()["HOOKSTREAM_WORKER_ID"]
+    changelog = await _read_topic(pipeline.bootstrap, f"{worker_id}-{DEDUP_TABLE}-changelog")
+    remembered = {record.key for record in changelog}
+    connection = KafkaConnection(pipeline.bootstrap)
+    async with kafka.admin_client(connection, wait_seconds=30) as admin:
+        committed = await admin.list_consumer_group_offsets(worker_id)
+    where: Counter[str] = Counter()
+    details = []
+    for notification_id in missing:
+        record = raw.get(notification_id)
+        if notification_id in uncommitted:
+            place = "routed in transactions never committed"
+        elif record is None:
+            place = "not on the raw topic"
+        elif id_key(notification_id) in remembered:
+            place = "on the raw topic, remembered by the dedup table"
+        elif record.offset < committed[TopicPartition(record.topic, record.partition)].offset:
+            place = "on the raw topic below the committed offset, not remembered"
+        else:
+            place = "on the raw topic above the committed offset"
+        where[place] += 1
+        position = None if record is None else [record.partition, record.offset]
+        details.append({"id": notification_id, "where": place, "raw": position})
+    (pipeline.work_dir / "missing.json").write_text(json.dumps(details, indent=1))
+    return dict(where)
+
+
+async def _read_topic(
+    bootstrap: str, topic: str, *, read_committed: bool = True
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The topic's records so far (only committed ones unless told): read from the start
+    until none came for 2 s (none when the topic does not exist yet)."""
     records: list[ConsumerRecord[bytes, bytes]] = []
-    options = TailOptions(topic, from_beginning=True, idle_seconds=2.0)
+    options = TailOptions(
+        topic, from_beginning=True, idle_seconds=2.0, read_committed=read_committed
+    )
     with contextlib.suppress(TopicNotFound):
         await tail(KafkaConnection(bootstrap), options, on_record=records.append, wait_seconds=30)
     return records
