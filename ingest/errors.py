@@ -13,7 +13,9 @@ HookstreamError (hookstream.core.errors)
       │    └── InvalidDataEvents        POST /events with events that fail validation (422)
       ├── Overloaded                    the process serves its most requests at once (503)
       └── NotDurable                    neither Kafka nor the spool could take the record (503)
-           └── SpoolFull                the spool is at capacity (503)
+           ├── SpoolFull                the spool is at capacity (503)
+           └── RecordsRefused           Kafka refused one record of a request for good, so
+                                        none of them was stored (503)
 """
 
 from __future__ import annotations
@@ -116,3 +118,10 @@ class SpoolFull(NotDurable):
     """Kafka is unavailable and the spool is at capacity."""
 
     code = "spool_full"
+
+
+class RecordsRefused(NotDurable):
+    """Kafka refused one of the records written together (too large for the topic), so none
+    of them was stored."""
+
+    code = "records_refused"
