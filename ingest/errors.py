@@ -12,6 +12,7 @@ HookstreamError (hookstream.core.errors)
       │    ├── NotAuthenticated         POST /events without the right bearer token (401)
       │    └── InvalidDataEvents        POST /events with events that fail validation (422)
       ├── Overloaded                    the process serves its most requests at once (503)
+      ├── SpoolLocked                   a spool file is held by a live process (`spool drain`)
       └── NotDurable                    neither Kafka nor the spool could take the record (503)
            ├── SpoolFull                the spool is at capacity (503)
            └── RecordsRefused           Kafka refused one record of a request for good, so
@@ -105,6 +106,12 @@ class Overloaded(IngestError):
     status = 503
     code = "overloaded"
     retry_after = 1
+
+
+class SpoolLocked(IngestError):
+    """A spool file is held (its lock taken) by a live process, which drains it itself."""
+
+    code = "spool_locked"
 
 
 class NotDurable(IngestError):

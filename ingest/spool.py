@@ -33,7 +33,7 @@ import orjson
 from hookstream.core.contract import Headers
 from hookstream.core.logs import get_logger
 from hookstream.ingest import metrics
-from hookstream.ingest.errors import NotDurable, SpoolFull
+from hookstream.ingest.errors import NotDurable, SpoolFull, SpoolLocked
 
 _T = TypeVar("_T")
 _Row = tuple[str, bytes, bytes, bytes, float]  # topic, key, value, headers (JSON), spooled_at
@@ -121,6 +121,28 @@ class Spool:
             await spool._run(spool._connect)
             return spool
         raise NotDurable(f"all {MAX_SLOTS} spool slots beside {base_path} are taken")
+
+    @classmethod
+    async def open_file(cls, path: Path, max_bytes: int) -> Spool:
+        """Open the existing spool file at `path` (an operator draining one a removed pod
+        left behind); `SpoolLocked` while a live process holds it."""
+        lock_file = path.with_name(path.name + ".lock").open("ab")
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.close()
+            raise SpoolLocked(
+                f"{path} is held by a running process (a lock on {lock_file.name}): a live "
+                "ingest drains its own spool"
+            ) from None
+        spool = cls(path, lock_file, max_bytes)
+        try:
+            await spool._run(spool._connect)
+        except BaseException:
+            spool._executor.shutdown(wait=False)
+            lock_file.close()  # releases the lock
+            raise
+        return spool
 
     async def __aenter__(self) -> Self:
         return self
