@@ -5,8 +5,10 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
 from hookstream.core.dataevents import (
     MAX_EVENT_BYTES,
@@ -268,3 +270,26 @@ def test_no_valid_event_is_too_large_for_a_topic_with_kafkas_default_limit() -> 
         }
     )
     assert len(event.body()) <= MAX_EVENT_BYTES < KAFKA_DEFAULT_MAX_MESSAGE_BYTES
+
+
+async def test_a_restart_reuses_its_transactional_id_and_a_second_process_has_its_own(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = _settings(kafka_bootstrap, tmp_path)
+
+    async def post(client: httpx.AsyncClient, user: str) -> None:
+        response = await client.post("/events", json=[_event(user)], headers=AUTH)
+        assert response.json()["durable_in"] == "kafka", response.text
+
+    with capture_logs() as logs:
+        async with ingest_client(settings) as first:
+            await post(first, "u-1")
+            async with ingest_client(settings) as second:  # same volume: the next spool slot
+                await post(second, "u-2")
+        async with ingest_client(settings) as restarted:  # slot 0 again: fences the first
+            await post(restarted, "u-3")
+    ids = [e["transactional_id"] for e in logs if e["event"] == "events_producer_started"]
+    host = socket.gethostname()
+    assert ids == [f"hookstream-ingest-{host}-0", f"hookstream-ingest-{host}-1", ids[0]]
+    records = await read_topic(kafka_bootstrap, settings.topics.data_events, expect=3)
+    assert sorted(r.key for r in records) == [b"u-1", b"u-2", b"u-3"]
