@@ -25,7 +25,8 @@ seeks only to offsets above 0, so a partition that nobody has committed yet kept
 after the dropped records, and those records were never processed. The cluster test lost
 the first 79 webhooks of a raw partition this way: the worker that took the partition over
 fetched them during its recovery. `seek_to_committed` starts such partitions from offset 0
-again (no upstream issue found).
+again (aiokafka issue #1003, open: `seek_to_committed` ignores a committed offset of 0 or
+none).
 
 `getmany` and `drain_messages` are copies of Faust's `Consumer.getmany` and
 `Consumer._drain_messages` (faust/transport/consumer.py) with these changes; Faust's private

@@ -3,7 +3,8 @@
 Faust drops the records it fetched while its flow is stopped and seeks to the committed
 offsets to fetch them again. aiokafka's `seek_to_committed` does not move a partition that
 has no committed offset, so without the worker's fix those records are never fetched again.
-When this test fails, aiokafka seeks such partitions itself and the fix can go.
+When this test fails, aiokafka seeks such partitions itself (aiokafka issue #1003) and the
+fix can go.
 """
 
 from __future__ import annotations
