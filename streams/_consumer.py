@@ -23,8 +23,8 @@ Faust drops the records it fetched while its flow is stopped (a rebalance, a rec
 trusts a seek to the committed offsets to fetch them again. aiokafka's `seek_to_committed`
 seeks only to offsets above 0, so a partition that nobody has committed yet kept the position
 after the dropped records, and those records were never processed. The cluster test lost
-the first 79 webhooks of a raw partition this way: the worker that took the partition over
-fetched them during its recovery. `seek_to_committed` starts such partitions from offset 0
+the first 30 to 79 webhooks of a raw partition this way: the worker that took the partition
+over had fetched them during its recovery. `seek_to_committed` starts such partitions from offset 0
 again (aiokafka issue #1003, open: `seek_to_committed` ignores a committed offset of 0 or
 none).
 
