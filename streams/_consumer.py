@@ -140,6 +140,7 @@ class Consumer(faust_compat.Consumer):
         if self.app.conf.consumer_auto_offset_reset == "earliest":
             for tp, offset in committed.items():
                 if not offset and self.app.topics.acks_enabled_for(tp.topic):
+                    self.log.info("No committed offset for %s: reading it from offset 0", tp)
                     await self.seek(tp, 0)
         return committed
 
