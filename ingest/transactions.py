@@ -64,7 +64,7 @@ class TransactionalProducer:
     ) -> None:
         self.transactional_id = transactional_id
         self._connection = connection
-        self._wait = wait_seconds
+        self._wait_seconds = wait_seconds
         self._options = {
             "transaction_timeout_ms": transaction_timeout_ms,
             "max_request_size": max_request_bytes,
@@ -80,7 +80,7 @@ class TransactionalProducer:
         (an unknown one is aborted by the next start of this transactional id)."""
         async with self._lock:
             try:
-                async with asyncio.timeout(self._wait):
+                async with asyncio.timeout(self._wait_seconds):
                     producer = await self._started()
                     await self._transaction(producer, records)
             except (KafkaError, TimeoutError):
@@ -98,7 +98,9 @@ class TransactionalProducer:
             # Bounded: a Kafka that does not answer has the broker abort it after
             # transaction_timeout_ms, or the next start of this id does.
             with contextlib.suppress(KafkaError, ProducerFenced, TimeoutError):
-                await asyncio.wait_for(asyncio.shield(producer.abort_transaction()), self._wait)
+                await asyncio.wait_for(
+                    asyncio.shield(producer.abort_transaction()), self._wait_seconds
+                )
             raise
         await producer.commit_transaction()
 
@@ -123,4 +125,4 @@ class TransactionalProducer:
         producer, self._producer = self._producer, None
         if producer is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(producer.stop(), self._wait)
+                await asyncio.wait_for(producer.stop(), self._wait_seconds)
