@@ -13,9 +13,15 @@ import uvloop
 
 from hookstream.core.build_info import VERSION
 from hookstream.core.compat import faust as faust_compat
-from hookstream.core.errors import KafkaAuthFailed, KafkaUnreachable, TopicAdminFailed
+from hookstream.core.errors import (
+    KafkaAccessDenied,
+    KafkaAuthFailed,
+    KafkaUnreachable,
+    TopicAdminFailed,
+)
 from hookstream.core.logs import configure_logging, get_logger
 from hookstream.core.settings import Settings, load_settings
+from hookstream.core.topics import restrain_faust
 from hookstream.streams.app import build_app, prepare_topics
 from hookstream.streams.errors import RouteFailed, RoutesFileError
 from hookstream.streams.routes import RouteTable, load_routes
@@ -148,10 +154,13 @@ def _run(
     asyncio.set_event_loop(loop)
     try:
         partitions = loop.run_until_complete(prepare_topics(settings, routes))
-    except (KafkaAuthFailed, KafkaUnreachable, TopicAdminFailed) as exc:
+        app = build_app(
+            settings, routes, partitions=partitions, web_port=web_port, web_bind=web_bind
+        )
+        loop.run_until_complete(restrain_faust(app, settings))  # HOOKSTREAM_CREATE_TOPICS
+    except (KafkaAuthFailed, KafkaAccessDenied, KafkaUnreachable, TopicAdminFailed) as exc:
         loop.close()
         raise click.ClickException(str(exc)) from exc
-    app = build_app(settings, routes, partitions=partitions, web_port=web_port, web_bind=web_bind)
     state = LocalState(settings.faust.data_dir)
     if settings.faust.store.startswith("rocksdb"):
         state.claim(app.tables_dir)

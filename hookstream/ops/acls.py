@@ -13,6 +13,9 @@ does with the topics, groups and transactional ids the settings name:
     operator  describes and reads every hookstream topic, creates the catalogue (`topics
               --create`), replays dead letters to their source (groups `hookstream-replay.`)
 
+With HOOKSTREAM_CREATE_TOPICS=false (the topics owned by Strimzi `KafkaTopic`s) nobody is
+granted Create: no service creates a topic then.
+
 `required_acls` is the one source: `hookstream acls` prints it as `kafka-acls` commands or
 Strimzi `KafkaUser` resources, and the local secure broker creates exactly these.
 """
@@ -59,7 +62,8 @@ def required_acls(settings: Settings) -> dict[str, list[Acl]]:
     topics = settings.topics
     catalogue = [spec.name for spec in topic_catalogue(topics)]
     worker_id, sink_id = settings.worker.id, settings.sink.id
-    rw_internal = ("Read", "Write", "Create", "Describe", "DescribeConfigs")
+    create: tuple[str, ...] = ("Create",) if topics.create else ()
+    rw_internal = ("Read", "Write", *create, "Describe", "DescribeConfigs")
     return {
         "ingest": [
             Acl("topic", topics.raw, "literal", ("Write", "Describe")),
@@ -67,12 +71,12 @@ def required_acls(settings: Settings) -> dict[str, list[Acl]]:
         ],
         "worker": [
             *(
-                Acl("topic", n, "literal", ("Create", "Describe", "DescribeConfigs"))
+                Acl("topic", n, "literal", (*create, "Describe", "DescribeConfigs"))
                 for n in catalogue
             ),
             Acl("topic", topics.raw, "literal", ("Read",)),
             Acl("topic", topics.dlq, "literal", ("Write",)),
-            Acl("topic", topics.route_prefix, "prefixed", ("Write", "Create", "Describe")),
+            Acl("topic", topics.route_prefix, "prefixed", ("Write", *create, "Describe")),
             Acl("topic", f"{worker_id}-", "prefixed", rw_internal),
             Acl("group", worker_id, "literal", ("Read", "Describe")),
             Acl("transactionalId", f"{worker_id}-", "prefixed", ("Write", "Describe")),
@@ -85,7 +89,7 @@ def required_acls(settings: Settings) -> dict[str, list[Acl]]:
         ],
         "operator": [
             *(
-                Acl("topic", n, "literal", ("Create", "Describe", "DescribeConfigs", "Read"))
+                Acl("topic", n, "literal", (*create, "Describe", "DescribeConfigs", "Read"))
                 for n in catalogue
             ),
             Acl("topic", topics.raw, "literal", ("Write",)),
