@@ -19,6 +19,7 @@ from hookstream.core.errors import (
     KafkaUnreachable,
     TopicAdminFailed,
 )
+from hookstream.core.kafka import KafkaConnection, Needed, check_access
 from hookstream.core.logs import configure_logging, get_logger
 from hookstream.core.settings import Settings, load_settings
 from hookstream.core.topics import restrain_faust
@@ -132,6 +133,19 @@ def _print_routes(routes: RouteTable, topics: tuple[str, ...]) -> None:
         click.echo(f"{topic}: {destinations}")
 
 
+def _needed(settings: Settings) -> list[Needed]:
+    """The ACLs the worker's Faust app needs that Faust would not name when refused (the
+    routed topics' are checked as they are created)."""
+    worker_id = settings.worker.id
+    return [
+        Needed("topic", settings.topics.raw, "Read"),
+        Needed("topic", settings.topics.dlq, "Write"),
+        Needed("group", worker_id, "Read"),
+        # Faust's transactional ids: `<worker id>-<group>-<partition>`
+        Needed("transactional id", f"{worker_id}-{worker_id}-0", "Write"),
+    ]
+
+
 def _tune_garbage_collector() -> None:
     """Collect young objects less often, and never scan what start-up made again."""
     gc.freeze()  # modules, settings, the app: kept for the life of the process
@@ -154,6 +168,8 @@ def _run(
     asyncio.set_event_loop(loop)
     try:
         partitions = loop.run_until_complete(prepare_topics(settings, routes))
+        connection = KafkaConnection.from_settings(settings.kafka)
+        loop.run_until_complete(check_access(connection, _needed(settings)))
         app = build_app(
             settings, routes, partitions=partitions, web_port=web_port, web_bind=web_bind
         )
