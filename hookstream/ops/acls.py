@@ -27,6 +27,7 @@ from typing import Literal
 
 import click
 import yaml
+from pydantic import ValidationError
 
 from hookstream.core.settings import Settings, load_settings
 from hookstream.core.topics import topic_catalogue
@@ -127,15 +128,20 @@ def kafka_acls_commands(
     return lines
 
 
+# Strimzi spells Kafka's `prefixed` pattern `prefix`.
+_STRIMZI_PATTERN: dict[Pattern, str] = {"literal": "literal", "prefixed": "prefix"}
+
+
 def strimzi_users(
     acls: dict[str, list[Acl]], users: dict[str, str], cluster: str, authentication: str
 ) -> str:
-    """Strimzi `KafkaUser` resources (YAML documents), one per service."""
+    """Strimzi `KafkaUser` resources (`kafka.strimzi.io/v1`, as `k8s/` uses; YAML documents),
+    one per service."""
     documents = []
     for service, entries in acls.items():
         documents.append(
             {
-                "apiVersion": "kafka.strimzi.io/v1beta2",
+                "apiVersion": "kafka.strimzi.io/v1",
                 "kind": "KafkaUser",
                 "metadata": {"name": users[service], "labels": {"strimzi.io/cluster": cluster}},
                 "spec": {
@@ -149,7 +155,7 @@ def strimzi_users(
                                     **(
                                         {} if acl.resource_type == "cluster" else {"name": acl.name}
                                     ),
-                                    "patternType": acl.pattern,
+                                    "patternType": _STRIMZI_PATTERN[acl.pattern],
                                 },
                                 "operations": list(acl.operations),
                                 "host": "*",
@@ -196,7 +202,10 @@ def acls_command(
         if service not in users or not name:
             raise click.BadParameter(f"expected SERVICE=NAME with SERVICE in {SERVICES}")
         users[service] = name
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid settings: {exc}") from exc
     acls = required_acls(settings)
     if output == "strimzi":
         click.echo(strimzi_users(acls, users, strimzi_cluster, strimzi_authentication), nl=False)
