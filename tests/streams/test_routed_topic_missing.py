@@ -8,11 +8,18 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from click.testing import CliRunner
 
 from hookstream.cli import main
 from hookstream.core.contract import decode_headers
-from tests.streams.support import WorkerConfig, produce, raw_notification, running_workers
+from tests.streams.support import (
+    WorkerConfig,
+    WorkerProcess,
+    produce,
+    raw_notification,
+    running_workers,
+)
 from tests.support.kafka import create_topics, read_topic
 
 pytestmark = pytest.mark.integration
@@ -20,18 +27,35 @@ pytestmark = pytest.mark.integration
 _DEAD = 'hookstream_worker_dead_letters_total{reason="routed_topic_missing"}'
 
 
+def _create_off(config: WorkerConfig) -> dict[str, str]:
+    return {
+        "HOOKSTREAM_CREATE_TOPICS": "false",
+        "HOOKSTREAM_DATA_EVENTS_TOPIC": f"{config.name}.data-events",
+        "HOOKSTREAM_DATA_EVENTS_DLQ_TOPIC": f"{config.name}.data-events.dlq",
+    }
+
+
+def _catalogue(config: WorkerConfig) -> list[str]:
+    data_events = f"{config.name}.data-events"
+    return [config.raw_topic, config.dlq_topic, data_events, f"{data_events}.dlq"]
+
+
+async def _topic_names(bootstrap: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return await admin.list_topics()
+    finally:
+        await admin.close()
+
+
 async def test_a_missing_routed_topic_is_dead_lettered_then_replayed_once_it_exists(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     config = WorkerConfig(kafka_bootstrap, tmp_path, partitions=1)
-    data_events = f"{config.name}.data-events"
-    config.extra_env = {
-        "HOOKSTREAM_CREATE_TOPICS": "false",
-        "HOOKSTREAM_DATA_EVENTS_TOPIC": data_events,
-        "HOOKSTREAM_DATA_EVENTS_DLQ_TOPIC": f"{data_events}.dlq",
-    }
+    config.extra_env = _create_off(config)
     # What Strimzi would own: the catalogue and the dedup table's changelog.
-    owned = [config.raw_topic, config.dlq_topic, data_events, f"{data_events}.dlq"]
+    owned = _catalogue(config)
     await create_topics(kafka_bootstrap, owned)
     await create_topics(
         kafka_bootstrap, [f"{config.name}-dedup-changelog"], configs={"cleanup.policy": "compact"}
@@ -58,3 +82,24 @@ async def test_a_missing_routed_topic_is_dead_lettered_then_replayed_once_it_exi
         ]
         assert worker.metrics().get(_DEAD) == 1  # not dead-lettered again
         assert len(await read_topic(kafka_bootstrap, config.dlq_topic)) == 1
+    # Faust created none of its own topics either (no leader topic, no changelog)
+    assert not [name for name in await _topic_names(kafka_bootstrap) if name.startswith(config.name)
+                and name not in {*owned, f"{config.name}-dedup-changelog", routed}]  # fmt: skip
+
+
+def test_with_creating_off_the_worker_stops_naming_the_changelog_it_lacks(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    config = WorkerConfig(kafka_bootstrap, tmp_path, partitions=1)
+    config.extra_env = _create_off(config)
+    asyncio.run(create_topics(kafka_bootstrap, _catalogue(config)))  # but no changelog
+    worker = WorkerProcess(config).start()
+    try:
+        assert worker.process is not None
+        assert worker.process.wait(timeout=60) == 1
+    finally:
+        worker.stop()
+    log = worker.log_tail()
+    assert f"{config.name}-dedup-changelog" in log
+    assert "HOOKSTREAM_CREATE_TOPICS=false" in log
+    assert "Traceback" not in log
