@@ -34,6 +34,12 @@ CASES = {
         {},
         "Kafka denied User:hookstream-ingest Read on topic 'intercom.notifications.dlq'",
     ),
+    "tail-as-the-sink": (
+        "sink",
+        ["tail", "intercom.notifications", "--max", "1", "--timeout", "5"],
+        {},
+        "Kafka denied User:hookstream-sink Read on topic 'intercom.notifications'",
+    ),
     "topics-create-as-the-ingest": (
         "ingest",
         ["topics", "create"],
