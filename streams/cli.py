@@ -133,11 +133,12 @@ def _print_routes(routes: RouteTable, topics: tuple[str, ...]) -> None:
         click.echo(f"{topic}: {destinations}")
 
 
-def _needed(settings: Settings) -> list[Needed]:
-    """The ACLs the worker's Faust app needs that Faust would not name when refused (the
-    routed topics' are checked as they are created)."""
+def _needed(settings: Settings, routes: RouteTable) -> list[Needed]:
+    """The ACLs the worker's Faust app needs that Faust would not name when refused: the
+    routes file's fixed destinations included (the others fall under HOOKSTREAM_ROUTE_PREFIX)."""
     worker_id = settings.worker.id
     return [
+        *(Needed("topic", name, "Write") for name in sorted(routes.static_destinations())),
         Needed("topic", settings.topics.raw, "Read"),
         Needed("topic", settings.topics.dlq, "Write"),
         Needed("group", worker_id, "Read"),
@@ -169,7 +170,7 @@ def _run(
     try:
         partitions = loop.run_until_complete(prepare_topics(settings, routes))
         connection = KafkaConnection.from_settings(settings.kafka)
-        loop.run_until_complete(check_access(connection, _needed(settings)))
+        loop.run_until_complete(check_access(connection, _needed(settings, routes)))
         app = build_app(
             settings, routes, partitions=partitions, web_port=web_port, web_bind=web_bind
         )

@@ -22,6 +22,12 @@ CASES = {
         {"HOOKSTREAM_WORKER_ID": "unlisted-worker"},
         "Kafka denied User:hookstream-worker Read on group 'unlisted-worker'",
     ),
+    "worker-routes-file-destination": (
+        "worker",
+        ["worker"],
+        {"HOOKSTREAM_ROUTES_FILE": "{tmp}/routes.yaml"},
+        "Kafka denied User:hookstream-worker Create on topic 'crm.deletions'",
+    ),
     "sink-group": (
         "sink",
         ["sink"],
@@ -55,6 +61,9 @@ def test_a_missing_acl_stops_the_command_naming_operation_resource_and_principal
 ) -> None:
     _, security = scram_broker
     service, args, overrides, expected = CASES[case]
+    routes = 'routes: [{match: "contact.*", to: ["crm.deletions"]}]'  # outside the prefix
+    (tmp_path / "routes.yaml").write_text(routes)
+    overrides = {key: value.format(tmp=tmp_path) for key, value in overrides.items()}
     result = run_as(service, scram_broker, args, tmp_path, **overrides)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
