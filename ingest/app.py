@@ -17,15 +17,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Receive, Scope, Send
 
 from hookstream.core.build_info import VERSION
-from hookstream.core.dataevents import event_key
 from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
 from hookstream.core.settings import Settings, weak_secrets
 from hookstream.core.topics import RECORD_OVERHEAD_BYTES
 from hookstream.ingest import metrics
-from hookstream.ingest.durable import DurableWriter, OutgoingRecord, WriterConfig, write_durably
+from hookstream.ingest.durable import DurableWriter, WriterConfig
 from hookstream.ingest.errors import IngestError, Overloaded
-from hookstream.ingest.events import accept_data_events
+from hookstream.ingest.events import accept_data_events, queue_data_events
 from hookstream.ingest.spool import Spool
 from hookstream.ingest.webhook import ERROR_RESPONSES, OPERATION, WEBHOOK_PATH, WebhookEndpoint
 
@@ -127,6 +126,7 @@ def create_app(settings: Settings) -> IngestApp:
             produce_timeout=settings.ingest.produce_timeout_seconds,
             max_request_bytes=settings.topics.max_body_bytes + RECORD_OVERHEAD_BYTES,
             drain_failure_bound=settings.ingest.drain_failure_seconds,
+            transactional_id_prefix=settings.ingest.transactional_id_prefix,
         )
         async with (
             await Spool.open(settings.ingest.spool_path, settings.ingest.spool_max_bytes) as spool,
@@ -159,7 +159,10 @@ def create_app(settings: Settings) -> IngestApp:
         status_code=202,
         summary="Queue data events for Intercom (one event, or a list: all or none)",
         responses={
-            202: {"description": "Every event is durable and queued for the sink."},
+            202: {
+                "description": "Every event is durable and queued for the sink, all in one "
+                "place: `durable_in` is kafka (one transaction) or spool."
+            },
             400: {"description": "Not JSON.", "content": {"application/json": {}}},
             401: {
                 "description": "Bearer token missing or wrong.",
@@ -167,7 +170,8 @@ def create_app(settings: Settings) -> IngestApp:
             },
             413: ERROR_RESPONSES["413"],
             422: {
-                "description": "Invalid events, with errors per item; none was queued.",
+                "description": "Invalid events (or more than HOOKSTREAM_EVENTS_MAX_PER_REQUEST),"
+                " with errors per item; none was queued.",
                 "content": {"application/json": {}},
             },
             503: ERROR_RESPONSES["503"],
@@ -199,11 +203,9 @@ def create_app(settings: Settings) -> IngestApp:
     async def receive_data_events(request: Request) -> Response:
         events = await accept_data_events(request, settings)
         writer: DurableWriter = request.app.state.writer
-        for event in events:
-            record = OutgoingRecord(settings.topics.data_events, event_key(event), event.body(), [])
-            await write_durably(writer, record)
+        via = await queue_data_events(writer, events, settings.topics.data_events)
         metrics.REQUESTS.labels(EVENTS_PATH, "accepted").inc()
-        return json_response({"status": "accepted", "events": len(events)}, 202)
+        return json_response({"status": "accepted", "events": len(events), "durable_in": via}, 202)
 
     @app.head(WEBHOOK_PATH, summary="URL validation: Intercom sends HEAD when registering")
     async def validate_webhook_url() -> Response:

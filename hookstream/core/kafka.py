@@ -209,6 +209,16 @@ class KafkaConnection:
         config |= self.sasl_arguments()
         return config
 
+    def transactional_producer(
+        self, client_id: str, transactional_id: str, **config: Any
+    ) -> AIOKafkaProducer:
+        """An unstarted transactional producer (acks=all, idempotent) whose transactional id
+        fences any older producer that used it: starting it aborts that one's open
+        transaction, and that one can write no more."""
+        return AIOKafkaProducer(
+            **self.client_config(client_id), transactional_id=transactional_id, **config
+        )
+
     def faust_config(self) -> dict[str, Any]:
         """The connection arguments of a `faust.App` (its `broker_credentials` included)."""
         import faust  # noqa: PLC0415 - only the Faust apps pay for importing Faust

@@ -297,6 +297,18 @@ class IngestSettings(_Group):
     api_token: SecretStr | None = _env(
         "HOOKSTREAM_API_TOKEN", None, "Bearer token that POST /events requires."
     )
+    events_max_per_request: int = _env(
+        "HOOKSTREAM_EVENTS_MAX_PER_REQUEST",
+        1000,
+        "Most data events one POST /events may carry (422 past it).",
+        ge=1,
+    )
+    transactional_id_prefix: str = _env(
+        "HOOKSTREAM_INGEST_TRANSACTIONAL_ID_PREFIX",
+        "hookstream-ingest-",
+        "Prefix of the transactional ids of POST /events (host name and spool slot follow).",
+        min_length=1,
+    )
     allow_dev_secrets: bool = _env(
         "HOOKSTREAM_ALLOW_DEV_SECRETS",
         False,

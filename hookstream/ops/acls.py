@@ -3,7 +3,9 @@
 One principal per service (ingest, worker, sink, operator), each allowed only what its code
 does with the topics, groups and transactional ids the settings name:
 
-    ingest    writes the raw and data-events topics (idempotent producer: Write implies it)
+    ingest    writes the raw and data-events topics (idempotent producer: Write implies it);
+              commits the events of one `POST /events` in one transaction (transactional ids
+              HOOKSTREAM_INGEST_TRANSACTIONAL_ID_PREFIX)
     worker    reads the raw topic in its group; writes routed topics (prefix
               HOOKSTREAM_ROUTE_PREFIX, created when missing) and its dead letters in
               transactions (transactional ids `<worker id>-`); owns Faust's internal topics
@@ -69,6 +71,12 @@ def required_acls(settings: Settings) -> dict[str, list[Acl]]:
         "ingest": [
             Acl("topic", topics.raw, "literal", ("Write", "Describe")),
             Acl("topic", topics.data_events, "literal", ("Write", "Describe")),
+            Acl(
+                "transactionalId",
+                settings.ingest.transactional_id_prefix,
+                "prefixed",
+                ("Write", "Describe"),
+            ),
         ],
         "worker": [
             *(

@@ -17,8 +17,12 @@ def test_kafka_acls_give_the_ingest_write_on_its_two_topics_only() -> None:
         for line in result.output.splitlines()
         if "'User:hookstream-ingest'" in line and not line.startswith("#")
     ]
-    assert len(ingest) == 2
+    assert len(ingest) == 3
     assert "--operation Write --operation Describe --topic 'acme.raw'" in ingest[0]
+    assert (
+        "--operation Write --operation Describe --transactional-id 'hookstream-ingest-'"
+        " --resource-pattern-type prefixed" in ingest[2]
+    )
     assert all("--bootstrap-server k:9093" in line for line in ingest)
     assert not any("--operation Read" in line for line in ingest)
 

@@ -117,6 +117,7 @@ def test_a_webhook_and_a_data_event_cross_the_pipeline_each_service_as_its_own_u
         f"{ingest}/events", json=event, headers={"Authorization": f"Bearer {API_TOKEN}"}
     )
     assert posted.status_code == 202, posted.text
+    assert posted.json()["durable_in"] == "kafka", "the ingest's transactional-id ACLs suffice"
     sandbox = f"http://127.0.0.1:{pipeline['sandbox']}"
     deadline = time.monotonic() + 60
     delivered: list[object] = []
