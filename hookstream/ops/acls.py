@@ -203,7 +203,8 @@ def acls_command(
     output: str, user_overrides: tuple[str, ...], strimzi_cluster: str, strimzi_authentication: str
 ) -> None:
     """Print the ACLs each service (ingest, worker, sink, operator) needs, and nothing more,
-    for the current settings (topic names, worker and sink ids, route prefix)."""
+    for the current settings (topic names, worker and sink ids, route prefix; no Create
+    with HOOKSTREAM_CREATE_TOPICS=false)."""
     users = {service: default_user(service) for service in SERVICES}
     for override in user_overrides:
         service, _, name = override.partition("=")
