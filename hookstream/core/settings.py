@@ -218,6 +218,12 @@ class TopicSettings(_Group):
     route_prefix: str = _env(
         "HOOKSTREAM_ROUTE_PREFIX", "intercom.", "Prefix of the per-topic routed topics."
     )
+    create: bool = _env(
+        "HOOKSTREAM_CREATE_TOPICS",
+        True,
+        "Create missing topics at run time (catalogue, routed, Faust's internal ones); false"
+        " where something else owns them (Strimzi KafkaTopic): then a missing topic is an error.",
+    )
     max_body_bytes: int = _env(
         "HOOKSTREAM_MAX_BODY_BYTES",
         MiB,

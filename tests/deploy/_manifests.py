@@ -168,24 +168,41 @@ def container_env(rendered: Rendered, container: Doc) -> dict[str, str]:
     return env
 
 
-def mounted_secret_items(workload: Doc, container: Doc) -> dict[str, str]:
-    """For the Secret volume mounted at HOOKSTREAM_SECRETS_DIR: file name -> Secret key."""
+def _secrets_dir_volume(workload: Doc, container: Doc) -> tuple[str, Doc] | None:
+    """(mount path, volume) of the projected volume of settings files (the secrets directory:
+    `hookstream-secrets` and the KafkaUser's Secret)."""
     volumes = {volume["name"]: volume for volume in pod_spec(workload).get("volumes", [])}
-    items: dict[str, str] = {}
     for mount in container.get("volumeMounts", []):
-        secret = volumes.get(mount["name"], {}).get("secret")
-        if secret is not None:
-            assert secret["secretName"].startswith(SECRET_NAME)
-            items.update({item["path"]: item["key"] for item in secret["items"]})
-    return items
+        volume = volumes.get(mount["name"], {})
+        if "projected" in volume:
+            return str(mount["mountPath"]), volume
+    return None
+
+
+def mounted_secret_sources(workload: Doc, container: Doc) -> dict[str, tuple[str, str]]:
+    """For the secrets directory: file name -> (Secret name, key)."""
+    found = _secrets_dir_volume(workload, container)
+    if found is None:
+        return {}
+    return {
+        item["path"]: (source["secret"]["name"], item["key"])
+        for source in found[1]["projected"]["sources"]
+        for item in source["secret"]["items"]
+    }
+
+
+def mounted_secret_items(workload: Doc, container: Doc) -> dict[str, str]:
+    """For `hookstream-secrets` in the secrets directory: file name -> Secret key."""
+    return {
+        path: key
+        for path, (secret, key) in mounted_secret_sources(workload, container).items()
+        if secret.startswith(SECRET_NAME)
+    }
 
 
 def secrets_dir_mount(workload: Doc, container: Doc) -> str | None:
-    volumes = {volume["name"]: volume for volume in pod_spec(workload).get("volumes", [])}
-    for mount in container.get("volumeMounts", []):
-        if "secret" in volumes.get(mount["name"], {}):
-            return str(mount["mountPath"])
-    return None
+    found = _secrets_dir_volume(workload, container)
+    return None if found is None else found[0]
 
 
 def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:

@@ -19,7 +19,7 @@ from tests.deploy._manifests import (
     containers,
     load_yaml,
     main_container,
-    mounted_secret_items,
+    mounted_secret_sources,
     pod_spec,
     secret_setting_names,
     secrets_dir_mount,
@@ -195,18 +195,19 @@ def test_every_variable_given_to_a_container_is_a_setting(rendered: Rendered) ->
         for container in containers(workload):
             unknown = set(container_env(rendered, container)) - known
             assert not unknown, (container["name"], unknown)
-            assert not set(mounted_secret_items(workload, container)) - known
+            assert not set(mounted_secret_sources(workload, container)) - known
 
 
 def test_secrets_are_mounted_as_files_the_settings_read(rendered: Rendered) -> None:
     secret_names = secret_setting_names()
     mounted = {
-        component_of(workload): set(mounted_secret_items(workload, main_container(workload)))
+        component_of(workload): set(mounted_secret_sources(workload, main_container(workload)))
         for workload in rendered.workloads()
     }
-    assert mounted["ingest"] == {"INTERCOM_CLIENT_SECRET", "HOOKSTREAM_API_TOKEN"}
-    assert mounted["sink"] == {"INTERCOM_ACCESS_TOKEN"}
-    assert mounted["worker"] == set()
+    password = "KAFKA_SASL_PASSWORD"  # from the service's KafkaUser Secret
+    assert mounted["ingest"] == {"INTERCOM_CLIENT_SECRET", "HOOKSTREAM_API_TOKEN", password}
+    assert mounted["sink"] == {"INTERCOM_ACCESS_TOKEN", password}
+    assert mounted["worker"] == {password}
     for workload in rendered.workloads():
         container = main_container(workload)
         env = container_env(rendered, container)
@@ -227,12 +228,20 @@ def test_each_service_loads_its_settings_from_what_the_pod_gets(
     container = main_container(workload)
     env = container_env(rendered, container)
     secrets = rendered.secret_values() or _example_secret_values()
+    # What the User Operator writes into the KafkaUser's Secret, which the pod mounts
+    user_secret = {"password": f"scram-password-of-{component}"}
     if "HOOKSTREAM_SECRETS_DIR" in env:
-        for path, key in mounted_secret_items(workload, container).items():
-            (tmp_path / path).write_text(secrets[key])
+        for path, (name, key) in mounted_secret_sources(workload, container).items():
+            value = secrets[key] if name.startswith("hookstream-secrets") else user_secret[key]
+            (tmp_path / path).write_text(value)
         env["HOOKSTREAM_SECRETS_DIR"] = str(tmp_path)
     settings = settings_from(env, monkeypatch)
     assert settings.kafka.bootstrap_servers == env["KAFKA_BOOTSTRAP_SERVERS"]
+    assert settings.kafka.security_protocol == "SASL_SSL"
+    assert settings.kafka.sasl_username == f"hookstream-{component}"
+    assert settings.kafka.sasl_password is not None
+    assert settings.kafka.sasl_password.get_secret_value() == user_secret["password"]
+    assert str(settings.kafka.ssl_ca_file) in _mounted_files(workload, container)
     if component == "ingest":
         assert settings.ingest.client_secrets == [secrets["INTERCOM_CLIENT_SECRET"].encode()]
         assert settings.ingest.api_token is not None
@@ -244,6 +253,16 @@ def test_each_service_loads_its_settings_from_what_the_pod_gets(
         )
         expected = "http://hookstream-sandbox:8090" if rendered.overlay == "dev" else None
         assert settings.sink.intercom_api_base_url == expected
+
+
+def _mounted_files(workload: Doc, container: Doc) -> set[str]:
+    """The paths of the files of every Secret volume mounted in `container`."""
+    volumes = {volume["name"]: volume for volume in pod_spec(workload)["volumes"]}
+    return {
+        f"{mount['mountPath']}/{item['path']}"
+        for mount in container["volumeMounts"]
+        for item in volumes.get(mount["name"], {}).get("secret", {}).get("items", [])
+    }
 
 
 def _example_secret_values() -> dict[str, str]:

@@ -50,3 +50,20 @@ def test_strimzi_users_carry_the_worker_transactions_and_group() -> None:
 def test_an_unknown_service_is_refused() -> None:
     result = CliRunner().invoke(acls_command, ["--user", "spooler=x"])
     assert result.exit_code == 2
+
+
+def test_with_creating_off_no_service_is_granted_create() -> None:
+    def operations(env: dict[str, str]) -> set[str]:
+        result = CliRunner().invoke(acls_command, ["--format", "strimzi"], env=env)
+        assert result.exit_code == 0, result.output
+        return {
+            operation
+            for user in yaml.safe_load_all(result.output)
+            for acl in user["spec"]["authorization"]["acls"]
+            for operation in acl["operations"]
+        }
+
+    assert "Create" in operations({"HOOKSTREAM_CREATE_TOPICS": "true"})
+    without = operations({"HOOKSTREAM_CREATE_TOPICS": "false"})
+    assert "Create" not in without
+    assert {"Read", "Write", "Describe"} <= without

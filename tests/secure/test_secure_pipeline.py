@@ -23,6 +23,7 @@ from hookstream.devtools import localkafka
 from hookstream.devtools.dev import SANDBOX_ACCESS_TOKEN, Service
 from hookstream.devtools.localkafka.security import BrokerSecurity
 from hookstream.ops.acls import default_user
+from tests.secure.commands import run_as
 from tests.support.ingest import ingest_client, ingest_settings, notification, signed_headers
 
 pytestmark = pytest.mark.integration
@@ -189,28 +190,9 @@ async def test_a_missing_acl_makes_the_ingest_unready_naming_operation_topic_and
 def test_each_service_stops_at_start_up_on_a_wrong_password_with_one_line(
     scram_broker: tuple[str, BrokerSecurity], tmp_path: Path, service: str
 ) -> None:
-    bootstrap, security = scram_broker
     wrong = "wrong-password-for-the-test"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("KAFKA_", "INTERCOM_", "HOOKSTREAM_"))
-    }
-    env |= security.client_settings(default_user(service), bootstrap) | {
-        "KAFKA_SASL_PASSWORD": wrong,
-        "INTERCOM_CLIENT_SECRET": SECRET,
-        "INTERCOM_ACCESS_TOKEN": SANDBOX_ACCESS_TOKEN,
-        "HOOKSTREAM_SPOOL_PATH": str(tmp_path / "spool.sqlite3"),
-        "HOOKSTREAM_DATA_DIR": str(tmp_path / "faust"),
-        "HOOKSTREAM_WORKER_WEB_PORT": str(localkafka.free_port()),
-        "HOOKSTREAM_SINK_WEB_PORT": str(localkafka.free_port()),
-        "HOOKSTREAM_INGEST_PORT": str(localkafka.free_port()),
-    }
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "hookstream.cli", service],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    result = run_as(service, scram_broker, [service], tmp_path, KAFKA_SASL_PASSWORD=wrong)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert time.monotonic() - started < 30
