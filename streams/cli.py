@@ -142,8 +142,9 @@ def _needed(settings: Settings, routes: RouteTable) -> list[Needed]:
         Needed("topic", settings.topics.raw, "Read"),
         Needed("topic", settings.topics.dlq, "Write"),
         Needed("group", worker_id, "Read"),
-        # Faust's transactional ids: `<worker id>-<group>-<partition>`
-        Needed("transactional id", f"{worker_id}-{worker_id}-0", "Write"),
+        # Faust's transactional ids are `<worker id>-<topic group>-<partition>`: one stands
+        # for the prefix ACL that covers them all
+        Needed("transactional id", f"{worker_id}-0-0", "Write"),
     ]
 
 
