@@ -99,7 +99,7 @@ async def test_drain_failing_on_the_disk_recovers_and_delivers_everything(
         with sqlite3.connect(tmp_path / "spool.0.sqlite3") as db:
             (kept,) = db.execute("SELECT COUNT(*) FROM spool").fetchone()
         assert kept == len(during), "nothing is lost while the drain fails"
-        metrics = (await client.get("/metrics")).text
+        metrics = (await client.admin.get("/metrics")).text
         assert "hookstream_ingest_spool_drain_failures_total" in metrics
 
         faults.failing = set()
