@@ -252,7 +252,7 @@ class IngestSettings(_Group):
     port: _Port = _env(
         "HOOKSTREAM_INGEST_PORT",
         8080,
-        "Ingest webhook port: POST|HEAD /webhooks/intercom, POST /events, bare /healthz.",
+        "Ingest webhook port: the webhook (POST, HEAD), POST /events and a bare /healthz.",
     )
     admin_port: int = _env(
         "HOOKSTREAM_INGEST_ADMIN_PORT",

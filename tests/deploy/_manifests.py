@@ -168,23 +168,40 @@ def container_env(rendered: Rendered, container: Doc) -> dict[str, str]:
     return env
 
 
-def mounted_secret_items(workload: Doc, container: Doc) -> dict[str, str]:
-    """For the Secret volume mounted at HOOKSTREAM_SECRETS_DIR: file name -> Secret key."""
+def _secret_sources(volume: Doc) -> list[Doc]:
+    """The Secret sources of a volume: its `secret`, or the `secret`s its `projected` holds
+    (each with `secretName` or `name`, `items` and `optional`)."""
+    if "secret" in volume:
+        return [volume["secret"]]
+    sources = volume.get("projected", {}).get("sources", [])
+    return [source["secret"] for source in sources if "secret" in source]
+
+
+def _secret_volume_mounts(workload: Doc, container: Doc) -> Iterator[tuple[Doc, list[Doc]]]:
     volumes = {volume["name"]: volume for volume in pod_spec(workload).get("volumes", [])}
-    items: dict[str, str] = {}
     for mount in container.get("volumeMounts", []):
-        secret = volumes.get(mount["name"], {}).get("secret")
-        if secret is not None:
-            assert secret["secretName"].startswith(SECRET_NAME)
-            items.update({item["path"]: item["key"] for item in secret["items"]})
+        sources = _secret_sources(volumes.get(mount["name"], {}))
+        if sources:
+            yield mount, sources
+
+
+def mounted_secret_items(
+    workload: Doc, container: Doc, *, optional: bool | None = None
+) -> dict[str, str]:
+    """For the Secret volume mounted at HOOKSTREAM_SECRETS_DIR: file name -> Secret key (only
+    the optional items, or only the required ones, when `optional` says so)."""
+    items: dict[str, str] = {}
+    for _mount, sources in _secret_volume_mounts(workload, container):
+        for secret in sources:
+            assert (secret.get("secretName") or secret["name"]).startswith(SECRET_NAME)
+            if optional is None or bool(secret.get("optional", False)) == optional:
+                items.update({item["path"]: item["key"] for item in secret["items"]})
     return items
 
 
 def secrets_dir_mount(workload: Doc, container: Doc) -> str | None:
-    volumes = {volume["name"]: volume for volume in pod_spec(workload).get("volumes", [])}
-    for mount in container.get("volumeMounts", []):
-        if "secret" in volumes.get(mount["name"], {}):
-            return str(mount["mountPath"])
+    for mount, _sources in _secret_volume_mounts(workload, container):
+        return str(mount["mountPath"])
     return None
 
 
