@@ -311,7 +311,7 @@ class IngestSettings(_Group):
     allow_dev_secrets: bool = _env(
         "HOOKSTREAM_ALLOW_DEV_SECRETS",
         False,
-        "Start with short, placeholder or development secrets (dev mode and compose only).",
+        "Start the ingest and the sink on short, placeholder or development secrets (dev only).",
     )
 
     @model_validator(mode="after")
