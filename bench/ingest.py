@@ -63,7 +63,7 @@ def main() -> None:
     binary = build_loadgen()
     with broker() as bootstrap, tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work = Path(tmp)
-        ingest_port, noop_port, asgi_port = (localkafka.free_port() for _ in range(3))
+        ingest_port, admin_port, noop_port, asgi_port = (localkafka.free_port() for _ in range(4))
         env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -75,7 +75,7 @@ def main() -> None:
         }
         workers = ["--workers", str(args.workers)]
         ingest_cmd = [sys.executable, "-m", "hookstream.cli", "ingest", "--port", str(ingest_port),
-                      *workers]  # fmt: skip
+                      "--admin-port", str(admin_port), *workers]  # fmt: skip
         urls = {
             "ingest": f"http://127.0.0.1:{ingest_port}",
             "baseline": f"http://127.0.0.1:{noop_port}",
@@ -117,7 +117,7 @@ def main() -> None:
                 }
                 for rate in (half_rate, args.fixed_rate)
             }
-            durable = _durable_counts(urls["ingest"])
+            durable = _durable_counts(f"http://127.0.0.1:{admin_port}")  # the admin port
             memory = {"ingest": rss_mib(pid), "baseline": rss_mib(noop_pid)}
 
     _report(args, peaks, fixed, durable=durable, memory=memory)

@@ -10,7 +10,7 @@ from hookstream.core.build_info import VERSION
 from hookstream.core.errors import KafkaAccessDenied, KafkaAuthFailed
 from hookstream.core.kafka import KafkaConnection, Needed, check_access, check_credentials
 from hookstream.core.logs import configure_logging, get_logger
-from hookstream.core.settings import Settings, load_settings
+from hookstream.core.settings import Settings, load_settings, weak_secrets, weak_secrets_refusal
 from hookstream.sinks.app import Sink
 from hookstream.sinks.client import access_token
 
@@ -39,6 +39,12 @@ def sink_command(web_port: int | None, web_host: str) -> None:
         access_token(settings.sink)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    weak = weak_secrets(settings.sink) + weak_secrets(settings.kafka)
+    refusal = weak_secrets_refusal(weak, allowed=settings.ingest.allow_dev_secrets)
+    if refusal:  # as the ingest does: no placeholder or dev token outside a dev set-up
+        raise click.UsageError(refusal)
+    if weak:
+        log.warning("sink_using_dev_secrets", weak=weak)
     loop = uvloop.new_event_loop()
     try:  # Faust would retry a refused login for ever, looking like an outage
         connection = KafkaConnection.from_settings(settings.kafka)

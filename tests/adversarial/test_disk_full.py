@@ -79,8 +79,9 @@ def ingest(tmp_path: Path) -> Iterator[Ingest]:
         "HOOKSTREAM_SPOOL_PATH": str(tmp_path / "spool.sqlite3"),
         "HOOKSTREAM_LOG_LEVEL": "warning",
     }
+    admin_port = ["--admin-port", str(localkafka.free_port())]
     process = subprocess.Popen(
-        [sys.executable, "-m", "hookstream.cli", "ingest", "--port", str(port)],
+        [sys.executable, "-m", "hookstream.cli", "ingest", "--port", str(port), *admin_port],
         env=env,
         stdout=subprocess.PIPE,  # a pipe, not a file: the size limit must hit the spool only
         stderr=subprocess.STDOUT,

@@ -5,9 +5,6 @@ Retry-After, and signed webhooks keep being answered 200 meanwhile."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,8 +14,7 @@ import httpx
 import orjson
 import pytest
 
-from hookstream.devtools import localkafka
-from tests.support.ingest import SECRET, notification, signed_headers
+from tests.support.ingest import notification, process_env, signed_headers, start_ingest
 
 NO_KAFKA = "127.0.0.1:9"  # refuses connections: webhooks are made durable in the spool
 DEADLINE = 2.0
@@ -35,38 +31,19 @@ class Answer:
 
 @pytest.fixture
 def ingest_url(tmp_path: Path) -> Iterator[str]:
-    port = localkafka.free_port()
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": NO_KAFKA,
-        "INTERCOM_CLIENT_SECRET": SECRET,
-        "HOOKSTREAM_SPOOL_PATH": str(tmp_path / "spool.sqlite3"),
-        "HOOKSTREAM_BODY_TIMEOUT_SECONDS": str(DEADLINE),
-        "HOOKSTREAM_INGEST_MAX_CONCURRENCY": str(CAP),
-        "HOOKSTREAM_LOG_LEVEL": "warning",
-    }
-    with (tmp_path / "ingest.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hookstream.cli", "ingest", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
+    env = process_env(
+        NO_KAFKA,
+        tmp_path,
+        HOOKSTREAM_BODY_TIMEOUT_SECONDS=str(DEADLINE),
+        HOOKSTREAM_INGEST_MAX_CONCURRENCY=str(CAP),
+        HOOKSTREAM_LOG_LEVEL="warning",
+    )
+    ingest = start_ingest(env, tmp_path / "ingest.log")
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError((tmp_path / "ingest.log").read_text())
-        yield url
+        yield ingest.url
     finally:
-        process.terminate()
-        process.wait(30)
+        ingest.process.terminate()
+        ingest.process.wait(30)
 
 
 _TIMER_RESOLUTION_SECONDS = 0.001

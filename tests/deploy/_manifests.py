@@ -168,6 +168,15 @@ def container_env(rendered: Rendered, container: Doc) -> dict[str, str]:
     return env
 
 
+def _secret_sources(volume: Doc) -> list[Doc]:
+    """The Secret sources of a volume: its `secret`, or the `secret`s its `projected` holds
+    (each with `secretName` or `name`, `items` and `optional`)."""
+    if "secret" in volume:
+        return [volume["secret"]]
+    sources = volume.get("projected", {}).get("sources", [])
+    return [source["secret"] for source in sources if "secret" in source]
+
+
 def _secrets_dir_volume(workload: Doc, container: Doc) -> tuple[str, Doc] | None:
     """(mount path, volume) of the projected volume of settings files (the secrets directory:
     `hookstream-secrets` and the KafkaUser's Secret)."""
@@ -179,23 +188,32 @@ def _secrets_dir_volume(workload: Doc, container: Doc) -> tuple[str, Doc] | None
     return None
 
 
-def mounted_secret_sources(workload: Doc, container: Doc) -> dict[str, tuple[str, str]]:
-    """For the secrets directory: file name -> (Secret name, key)."""
+def mounted_secret_sources(
+    workload: Doc, container: Doc, *, optional: bool | None = None
+) -> dict[str, tuple[str, str]]:
+    """For the secrets directory: file name -> (Secret name, key); only the optional items,
+    or only the required ones, when `optional` says so."""
     found = _secrets_dir_volume(workload, container)
     if found is None:
         return {}
     return {
-        item["path"]: (source["secret"]["name"], item["key"])
-        for source in found[1]["projected"]["sources"]
-        for item in source["secret"]["items"]
+        item["path"]: (secret.get("secretName") or secret["name"], item["key"])
+        for secret in _secret_sources(found[1])
+        if optional is None or bool(secret.get("optional", False)) == optional
+        for item in secret["items"]
     }
 
 
-def mounted_secret_items(workload: Doc, container: Doc) -> dict[str, str]:
-    """For `hookstream-secrets` in the secrets directory: file name -> Secret key."""
+def mounted_secret_items(
+    workload: Doc, container: Doc, *, optional: bool | None = None
+) -> dict[str, str]:
+    """For `hookstream-secrets` in the secrets directory: file name -> Secret key (only the
+    optional items, or only the required ones, when `optional` says so)."""
     return {
         path: key
-        for path, (secret, key) in mounted_secret_sources(workload, container).items()
+        for path, (secret, key) in mounted_secret_sources(
+            workload, container, optional=optional
+        ).items()
         if secret.startswith(SECRET_NAME)
     }
 

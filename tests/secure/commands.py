@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 from hookstream.devtools import localkafka
-from hookstream.devtools.dev import SANDBOX_ACCESS_TOKEN
 from hookstream.devtools.localkafka.security import BrokerSecurity
 from hookstream.ops.acls import default_user
 
 CLIENT_SECRET = "test-client-secret"
+ACCESS_TOKEN = "secure-test-access-token"  # strong enough for the sink to start
 
 
 def run_as(
@@ -23,8 +23,8 @@ def run_as(
     **overrides: str,
 ) -> subprocess.CompletedProcess[str]:
     """`hookstream ARGS` with `service`'s client settings (and free ports, its own data
-    paths, the sandbox's credentials), the environment's own settings removed; `overrides`
-    last. Returns the finished process (at most 60 s)."""
+    paths, an Intercom token and a client secret), the environment's own settings removed;
+    `overrides` last. Returns the finished process (at most 60 s)."""
     bootstrap, security = broker
     env = {
         k: v
@@ -33,12 +33,13 @@ def run_as(
     }
     env |= security.client_settings(default_user(service), bootstrap) | {
         "INTERCOM_CLIENT_SECRET": CLIENT_SECRET,
-        "INTERCOM_ACCESS_TOKEN": SANDBOX_ACCESS_TOKEN,
+        "INTERCOM_ACCESS_TOKEN": ACCESS_TOKEN,
         "HOOKSTREAM_SPOOL_PATH": str(tmp_path / "spool.sqlite3"),
         "HOOKSTREAM_DATA_DIR": str(tmp_path / "faust"),
         "HOOKSTREAM_WORKER_WEB_PORT": str(localkafka.free_port()),
         "HOOKSTREAM_SINK_WEB_PORT": str(localkafka.free_port()),
         "HOOKSTREAM_INGEST_PORT": str(localkafka.free_port()),
+        "HOOKSTREAM_INGEST_ADMIN_PORT": str(localkafka.free_port()),
         **overrides,
     }
     return subprocess.run(

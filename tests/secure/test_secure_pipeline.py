@@ -20,7 +20,7 @@ from hookstream.core.errors import KafkaAuthFailed
 from hookstream.core.kafka import KafkaConnection, check_credentials
 from hookstream.core.settings import load_settings
 from hookstream.devtools import localkafka
-from hookstream.devtools.dev import SANDBOX_ACCESS_TOKEN, Service
+from hookstream.devtools.dev import Service
 from hookstream.devtools.localkafka.security import BrokerSecurity
 from hookstream.ops.acls import default_user
 from tests.secure.commands import run_as
@@ -30,6 +30,7 @@ pytestmark = pytest.mark.integration
 
 SECRET = "test-client-secret"
 API_TOKEN = "secure-test-api-token"
+SANDBOX_TOKEN = "secure-test-sandbox-token"  # the sandbox and the sink: local, yet strong
 
 
 def _connection(
@@ -43,7 +44,9 @@ def _connection(
 def pipeline(secure_broker: tuple[str, BrokerSecurity], tmp_path: Path) -> Iterator[dict[str, int]]:
     """Sandbox, worker, sink and ingest, each with its own user's client settings."""
     bootstrap, security = secure_broker
-    ports = {name: localkafka.free_port() for name in ("sandbox", "worker", "sink", "ingest")}
+    ports = {
+        name: localkafka.free_port() for name in ("sandbox", "worker", "sink", "ingest", "admin")
+    }
     base = {
         k: v
         for k, v in os.environ.items()
@@ -57,14 +60,14 @@ def pipeline(secure_broker: tuple[str, BrokerSecurity], tmp_path: Path) -> Itera
         "HOOKSTREAM_WORKER_WEB_PORT": str(ports["worker"]),
         "HOOKSTREAM_SINK_WEB_PORT": str(ports["sink"]),
         "INTERCOM_API_BASE_URL": f"http://127.0.0.1:{ports['sandbox']}",
-        "INTERCOM_ACCESS_TOKEN": SANDBOX_ACCESS_TOKEN,
+        "INTERCOM_ACCESS_TOKEN": SANDBOX_TOKEN,
         "HOOKSTREAM_LOG_FORMAT": "json",
     }
     commands = {
         "sandbox": ["sandbox", "--port", str(ports["sandbox"])],
         "worker": ["worker"],
         "sink": ["sink"],
-        "ingest": ["ingest", "--port", str(ports["ingest"])],
+        "ingest": ["ingest", "--port", str(ports["ingest"]), "--admin-port", str(ports["admin"])],
     }
     services: list[Service] = []
     try:
@@ -92,7 +95,7 @@ def test_a_webhook_and_a_data_event_cross_the_pipeline_each_service_as_its_own_u
     ingest = f"http://127.0.0.1:{pipeline['ingest']}"
     accepted = httpx.post(f"{ingest}/webhooks/intercom", content=body, headers=signed_headers(body))
     assert accepted.status_code == 200, accepted.text
-    assert httpx.get(f"{ingest}/readyz").json()["kafka"] == "up"
+    assert httpx.get(f"http://127.0.0.1:{pipeline['admin']}/readyz").json()["kafka"] == "up"
 
     # routed by the worker, read back as the operator's user with `hookstream tail`
     operator_env = {
@@ -174,7 +177,7 @@ async def test_a_missing_acl_makes_the_ingest_unready_naming_operation_topic_and
     # the ingest's ACLs name the default raw topic, not this one
     settings = ingest_settings(bootstrap, tmp_path, **values, hookstream_raw_topic="unlisted.raw")
     async with ingest_client(settings) as client:
-        ready = (await client.get("/readyz")).json()
+        ready = (await client.admin.get("/readyz")).json()
         body = notification()
         accepted = await client.post(
             "/webhooks/intercom", content=body, headers=signed_headers(body)
