@@ -94,4 +94,6 @@ def serve(settings: Settings, host: str, workers: int) -> None:
 
 
 def _admin_socket(host: str, port: int) -> socket.socket:
-    return uvicorn.Config(FACTORY, host=host, port=port).bind_socket()
+    # log_config=None: a Config with uvicorn's default would re-configure its loggers, and
+    # its lines would no longer be the service's JSON
+    return uvicorn.Config(FACTORY, host=host, port=port, log_config=None).bind_socket()

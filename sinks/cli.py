@@ -34,7 +34,6 @@ def sink_command(web_port: int | None, web_host: str) -> None:
     SIGTERM stops intake and drains for at most 15 s.
     """
     settings = load_settings()
-    configure_logging(settings.log.level, settings.log.format)
     try:
         access_token(settings.sink)
     except ValueError as exc:
@@ -43,6 +42,8 @@ def sink_command(web_port: int | None, web_host: str) -> None:
     refusal = weak_secrets_refusal(weak, allowed=settings.ingest.allow_dev_secrets)
     if refusal:  # as the ingest does: no placeholder or dev token outside a dev set-up
         raise click.UsageError(refusal)
+    # Logging is the service's from here on (refusals above are click's usage errors).
+    configure_logging(settings.log.level, settings.log.format)
     if weak:
         log.warning("sink_using_dev_secrets", weak=weak)
     loop = uvloop.new_event_loop()

@@ -242,7 +242,10 @@ async def test_a_refused_token_stops_sending_without_acking_or_dead_lettering() 
     async with harness(unauthorized, concurrency=1) as h:
         with capture_logs() as logs:
             await h.pipeline.submit([h.record(i, event(f"u{i}", i)) for i in range(5)])
-            await asyncio.sleep(0.2)
+            deadline = time.monotonic() + 5  # a loaded CI machine took longer than 0.2 s
+            while h.pipeline.not_ready_reason is None and time.monotonic() < deadline:  # noqa: ASYNC110 - no event to await
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)  # room for a second call, which must not come
         (denied,) = [entry for entry in logs if entry["event"] == "intercom_access_denied"]
         assert denied["log_level"] == "error"
         assert denied["status"] == 401
