@@ -164,10 +164,9 @@ class BrokerSecurity:
         credentials = directory / "credentials.json"
         if credentials.exists():
             saved = json.loads(credentials.read_text())
-            if saved["mode"] != mode:
-                raise LocalKafkaError(
-                    f"{data_dir} holds a {saved['mode']} broker; use another --data-dir"
-                )
+            if saved["mode"] != mode or saved.get("oauth", False) != (oauth is not None):
+                held = saved["mode"] + (" (OAUTHBEARER)" if saved.get("oauth") else "")
+                raise LocalKafkaError(f"{data_dir} holds a {held} broker; use another --data-dir")
             return cls(mode, directory, dict(saved["passwords"]), oauth)
         ca = make_ca(directory)
         cert, key = issue(ca, directory, _BROKER, hosts=(host, "localhost"))
@@ -180,7 +179,8 @@ class BrokerSecurity:
         else:
             for user in users:
                 issue(ca, directory, user)
-        credentials.write_text(json.dumps({"mode": mode, "passwords": passwords}))
+        saved = {"mode": mode, "oauth": oauth is not None, "passwords": passwords}
+        credentials.write_text(json.dumps(saved))
         credentials.chmod(0o600)
         return cls(mode, directory, passwords, oauth)
 
