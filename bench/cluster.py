@@ -203,7 +203,7 @@ class Probe:
     async def spooled(self) -> int:
         """Records the ingest made durable in its spool since it started."""
         async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_SECONDS) as client:
-            text = (await client.get(f"{self.pipeline.ingest_url}/metrics")).text
+            text = (await client.get(f"{self.pipeline.ingest_admin_url}/metrics")).text
         found = _SPOOLED.search(text)
         return int(float(found.group(1))) if found else 0
 
@@ -215,7 +215,7 @@ class Probe:
             if not set(await self.leaders(topic)) <= live:
                 return False
         async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_SECONDS) as client:
-            ready = (await client.get(f"{self.pipeline.ingest_url}/readyz")).json()
+            ready = (await client.get(f"{self.pipeline.ingest_admin_url}/readyz")).json()
         if ready["kafka"] != "up" or ready["spool_depth"]:
             return False
         return await self.worker_lag() < self.scale.webhooks_per_second

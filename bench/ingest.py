@@ -67,7 +67,7 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp,
     ):
         work = Path(tmp)
-        ingest_port, noop_port, asgi_port = (localkafka.free_port() for _ in range(3))
+        ingest_port, admin_port, noop_port, asgi_port = (localkafka.free_port() for _ in range(4))
         env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -80,7 +80,7 @@ def main() -> None:
         env = _security.service_env(bootstrap, "ingest", env)
         workers = ["--workers", str(args.workers)]
         ingest_cmd = [sys.executable, "-m", "hookstream.cli", "ingest", "--port", str(ingest_port),
-                      *workers]  # fmt: skip
+                      "--admin-port", str(admin_port), *workers]  # fmt: skip
         urls = {
             "ingest": f"http://127.0.0.1:{ingest_port}",
             "baseline": f"http://127.0.0.1:{noop_port}",
@@ -122,7 +122,7 @@ def main() -> None:
                 }
                 for rate in (half_rate, args.fixed_rate)
             }
-            durable = _durable_counts(urls["ingest"])
+            durable = _durable_counts(f"http://127.0.0.1:{admin_port}")  # the admin port
             memory = {"ingest": rss_mib(pid), "baseline": rss_mib(noop_pid)}
 
     _report(args, peaks, fixed, durable=durable, memory=memory)

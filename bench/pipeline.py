@@ -17,10 +17,12 @@ from typing import Self
 import httpx
 
 from hookstream.devtools import localkafka
-from hookstream.devtools.dev import SANDBOX_ACCESS_TOKEN, Service
+from hookstream.devtools.dev import Service
 
 SECRET = "pipeline-client-secret"
 API_TOKEN = "pipeline-api-token"
+# The sandbox's token, and the sink's: local, yet strong, as the sink requires outside dev mode.
+ACCESS_TOKEN = "pipeline-sandbox-access-token"
 ORDER = ("sandbox", "worker", "sink", "ingest")
 
 
@@ -64,7 +66,7 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         self.kafka_port = localkafka.free_port()
-        self.ports = {name: localkafka.free_port() for name in ORDER}
+        self.ports = {name: localkafka.free_port() for name in (*ORDER, "ingest-admin")}
         self.kafka_dir = self.work_dir / "kafka"
         (self.work_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.exits: list[str] = []  # services that exited on their own (and were restarted)
@@ -74,6 +76,11 @@ class Pipeline:
     @property
     def ingest_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['ingest']}"
+
+    @property
+    def ingest_admin_url(self) -> str:
+        """The ingest's admin port: /metrics, /readyz."""
+        return f"http://127.0.0.1:{self.ports['ingest-admin']}"
 
     @property
     def sandbox_url(self) -> str:
@@ -102,7 +109,7 @@ class Pipeline:
             "HOOKSTREAM_WORKER_WEB_PORT": str(self.ports["worker"]),
             "HOOKSTREAM_SINK_WEB_PORT": str(self.ports["sink"]),
             "INTERCOM_API_BASE_URL": self.sandbox_url,
-            "INTERCOM_ACCESS_TOKEN": SANDBOX_ACCESS_TOKEN,
+            "INTERCOM_ACCESS_TOKEN": ACCESS_TOKEN,
             "HOOKSTREAM_LOG_FORMAT": "json",
             **self.extra_env,
         }
@@ -116,7 +123,11 @@ class Pipeline:
             "sandbox": ["sandbox", "--port", str(self.ports["sandbox"]), *self.sandbox_args],
             "worker": ["worker"],
             "sink": ["sink"],
-            "ingest": ["ingest", "--port", str(self.ports["ingest"])],
+            "ingest": [
+                "ingest",
+                *("--port", str(self.ports["ingest"])),
+                *("--admin-port", str(self.ports["ingest-admin"])),
+            ],
         }
         for name in ORDER:
             self.services[name] = Service(

@@ -24,7 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from hookstream.core.kafka import KafkaConnection
 from hookstream.devtools import localkafka
 
-TOKEN = "bench-token"  # the sandbox's token, local only
+TOKEN = "bench-sandbox-access-token"  # the sandbox's token, local only, yet strong: the sink checks
 
 
 def hookstream() -> str:

@@ -1,8 +1,14 @@
 """The ingest's ASGI app: Intercom webhooks in, durable Kafka records out.
 
-`create_app(settings)` builds it; its lifespan owns the spool and the Kafka writer. The webhook
+`create_app(settings)` builds it: one ASGI app for the two ports uvicorn serves. Requests to
+the admin port (HOOKSTREAM_INGEST_ADMIN_PORT: `/metrics`, `/readyz`, `/docs`, ...; see
+`hookstream.ingest.admin`) go to the admin app; every other request goes to the webhook app,
+which serves only `POST|HEAD /webhooks/intercom`, `POST /events` and a bare `/healthz` (404
+for anything else), so a public ingress can expose that port alone. The webhook app's
+lifespan owns the spool and the Kafka writer, which the admin endpoints read. The webhook
 endpoint is the plain ASGI `ingest.webhook.WebhookEndpoint`; the other routes are FastAPI's.
-Routes raise `ingest.errors`; one handler turns them into JSON errors with their status codes.
+Routes raise `ingest.errors`; one handler turns them into JSON errors with their status codes,
+and `ingest.refusals` counts and logs them.
 """
 
 from __future__ import annotations
@@ -13,19 +19,20 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
 from hookstream.core.build_info import VERSION
-from hookstream.core.dataevents import event_key
 from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
-from hookstream.core.settings import Settings, weak_secrets
+from hookstream.core.settings import Settings, weak_secrets, weak_secrets_refusal
 from hookstream.core.topics import RECORD_OVERHEAD_BYTES
 from hookstream.ingest import metrics
-from hookstream.ingest.durable import DurableWriter, OutgoingRecord, WriterConfig, write_durably
+from hookstream.ingest.admin import create_admin_app
+from hookstream.ingest.durable import DurableWriter, WriterConfig
 from hookstream.ingest.errors import IngestError, Overloaded
-from hookstream.ingest.events import accept_data_events
+from hookstream.ingest.events import accept_data_events, queue_data_events
+from hookstream.ingest.refusals import RefusalLog
 from hookstream.ingest.spool import Spool
 from hookstream.ingest.webhook import ERROR_RESPONSES, OPERATION, WEBHOOK_PATH, WebhookEndpoint
 
@@ -39,17 +46,36 @@ def json_response(content: object, status_code: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code, media_type="application/json")
 
 
-class IngestApp(FastAPI):
-    """FastAPI, except for `POST /webhooks/intercom`: that goes straight to the webhook
-    endpoint, which the OpenAPI schema documents all the same.
+class IngestApp:
+    """The two ports' apps as one ASGI app: a request whose server port is `admin_port` goes
+    to `admin`, every other one (and the lifespan) to `webhooks`."""
+
+    def __init__(self, webhooks: WebhookApp, admin: Starlette, admin_port: int) -> None:
+        self.webhooks = webhooks
+        self.admin = admin
+        self.admin_port = admin_port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server")
+        if scope["type"] != "lifespan" and server is not None and server[1] == self.admin_port:
+            await self.admin(scope, receive, send)
+        else:
+            await self.webhooks(scope, receive, send)
+
+
+class WebhookApp(FastAPI):
+    """The webhook port: FastAPI, except for `POST /webhooks/intercom`, which goes straight
+    to the webhook endpoint (the OpenAPI schema documents it all the same). No docs here:
+    the admin port serves them.
 
     At most HOOKSTREAM_INGEST_MAX_CONCURRENCY requests are served at once; past that a
-    request gets a fast 503 with Retry-After (the probes and /metrics are not counted, so a
-    busy pod is not taken for a dead one)."""
+    request gets a fast 503 with Retry-After (`/healthz` is not counted, so a busy pod is not
+    taken for a dead one)."""
 
-    def __init__(self, settings: Settings, **options: Any) -> None:
-        super().__init__(**options)
-        self.webhook_endpoint = WebhookEndpoint(settings, self.state)
+    def __init__(self, settings: Settings, refusals: RefusalLog, **options: Any) -> None:
+        super().__init__(docs_url=None, redoc_url=None, openapi_url=None, **options)
+        self.refusals = refusals
+        self.webhook_endpoint = WebhookEndpoint(settings, self.state, refusals)
         self._max_concurrency = settings.ingest.max_concurrency
         self._in_flight = 0
 
@@ -58,7 +84,7 @@ class IngestApp(FastAPI):
             await super().__call__(scope, receive, send)
             return
         if self._in_flight >= self._max_concurrency:
-            await _refuse_overloaded(scope, send)
+            await _refuse_overloaded(scope, send, self.refusals)
             return
         self._in_flight += 1
         try:
@@ -77,14 +103,13 @@ class IngestApp(FastAPI):
         return self.openapi_schema
 
 
-_UNCOUNTED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_UNCOUNTED_PATHS = frozenset({"/healthz"})
 
 
-async def _refuse_overloaded(scope: Scope, send: Send) -> None:
+async def _refuse_overloaded(scope: Scope, send: Send, refusals: RefusalLog) -> None:
     error = Overloaded("the ingest is serving its most requests at once; retry")
     path = scope["path"]
-    endpoint = path if path in (WEBHOOK_PATH, EVENTS_PATH) else "other"
-    metrics.REQUESTS.labels(endpoint, error.code).inc()
+    refusals.refused(path if path in (WEBHOOK_PATH, EVENTS_PATH) else "other", error)
     body = error.json_body()
     headers = [
         (b"content-type", b"application/json"),
@@ -102,19 +127,22 @@ def secrets_refusal(settings: Settings) -> str | None:
     if not settings.ingest.client_secrets:
         return "set INTERCOM_CLIENT_SECRET (or INTERCOM_CLIENT_SECRETS) for the ingest"
     weak = weak_secrets(settings.ingest) + weak_secrets(settings.kafka)
-    if weak and not settings.ingest.allow_dev_secrets:
-        return (
-            "; ".join(weak) + ": use a long random secret (HOOKSTREAM_ALLOW_DEV_SECRETS=true "
-            "accepts it, for local development only)"
-        )
-    if weak:
+    refusal = weak_secrets_refusal(weak, allowed=settings.ingest.allow_dev_secrets)
+    if weak and not refusal:
         log.warning("ingest_using_dev_secrets", weak=weak)
-    return None
+    return refusal
 
 
 def create_app(settings: Settings) -> IngestApp:
-    """The ingest app for `settings`. Refuses to build without a client secret, or with a
-    weak secret (see `secrets_refusal`)."""
+    """The ingest app for `settings`, both ports. Refuses to build without a client secret,
+    or with a weak secret (see `secrets_refusal`)."""
+    webhooks = create_webhook_app(settings)
+    admin = create_admin_app(webhooks.state, webhooks.openapi)
+    return IngestApp(webhooks, admin, settings.ingest.admin_port)
+
+
+def create_webhook_app(settings: Settings) -> WebhookApp:
+    """The webhook port's app (its lifespan owns the spool and the writer)."""
     refusal = secrets_refusal(settings)
     if refusal:
         raise ValueError(refusal)
@@ -127,6 +155,7 @@ def create_app(settings: Settings) -> IngestApp:
             produce_timeout=settings.ingest.produce_timeout_seconds,
             max_request_bytes=settings.topics.max_body_bytes + RECORD_OVERHEAD_BYTES,
             drain_failure_bound=settings.ingest.drain_failure_seconds,
+            transactional_id_prefix=settings.ingest.transactional_id_prefix,
         )
         async with (
             await Spool.open(settings.ingest.spool_path, settings.ingest.spool_max_bytes) as spool,
@@ -139,8 +168,9 @@ def create_app(settings: Settings) -> IngestApp:
             yield
             log.info("ingest_stopping", spool_depth=spool.depth)
 
-    app = IngestApp(
+    app = WebhookApp(
         settings,
+        RefusalLog(settings.ingest.refused_log_interval_seconds),
         title="hookstream ingest",
         summary="Verifies Intercom webhooks and makes each one durable in Kafka.",
         version="1",
@@ -149,9 +179,7 @@ def create_app(settings: Settings) -> IngestApp:
 
     @app.exception_handler(IngestError)
     async def _refuse(request: Request, error: IngestError) -> Response:
-        endpoint = request.url.path
-        metrics.REQUESTS.labels(endpoint, error.code).inc()
-        log.info("request_refused", endpoint=endpoint, code=error.code, reason=error.message)
+        app.refusals.refused(request.url.path, error)
         return Response(error.json_body(), error.status, media_type="application/json")
 
     @app.post(
@@ -159,7 +187,10 @@ def create_app(settings: Settings) -> IngestApp:
         status_code=202,
         summary="Queue data events for Intercom (one event, or a list: all or none)",
         responses={
-            202: {"description": "Every event is durable and queued for the sink."},
+            202: {
+                "description": "Every event is durable and queued for the sink, all in one "
+                "place: `durable_in` is kafka (one transaction) or spool."
+            },
             400: {"description": "Not JSON.", "content": {"application/json": {}}},
             401: {
                 "description": "Bearer token missing or wrong.",
@@ -167,7 +198,8 @@ def create_app(settings: Settings) -> IngestApp:
             },
             413: ERROR_RESPONSES["413"],
             422: {
-                "description": "Invalid events, with errors per item; none was queued.",
+                "description": "Invalid events (or more than HOOKSTREAM_EVENTS_MAX_PER_REQUEST),"
+                " with errors per item; none was queued.",
                 "content": {"application/json": {}},
             },
             503: ERROR_RESPONSES["503"],
@@ -199,11 +231,9 @@ def create_app(settings: Settings) -> IngestApp:
     async def receive_data_events(request: Request) -> Response:
         events = await accept_data_events(request, settings)
         writer: DurableWriter = request.app.state.writer
-        for event in events:
-            record = OutgoingRecord(settings.topics.data_events, event_key(event), event.body(), [])
-            await write_durably(writer, record)
+        via = await queue_data_events(writer, events, settings.topics.data_events)
         metrics.REQUESTS.labels(EVENTS_PATH, "accepted").inc()
-        return json_response({"status": "accepted", "events": len(events)}, 202)
+        return json_response({"status": "accepted", "events": len(events), "durable_in": via}, 202)
 
     @app.head(WEBHOOK_PATH, summary="URL validation: Intercom sends HEAD when registering")
     async def validate_webhook_url() -> Response:
@@ -212,41 +242,13 @@ def create_app(settings: Settings) -> IngestApp:
     @app.get(
         "/healthz",
         summary="Liveness: the process answers, and its spool drain has not failed for long",
+        description="Bare: the admin port's /healthz and /readyz say why.",
         responses={503: {"description": "Restart me", "content": {"application/json": {}}}},
     )
     async def healthz(request: Request) -> Response:
         writer: DurableWriter = request.app.state.writer
-        reason = writer.unhealthy
-        if reason is not None:
-            return json_response({"status": "unhealthy", "reason": reason}, 503)
+        if writer.unhealthy is not None:
+            return json_response({"status": "unhealthy"}, 503)
         return json_response({"status": "ok"})
-
-    @app.get(
-        "/readyz",
-        summary="Readiness: Kafka acknowledges produces now (503 otherwise)",
-        description="With `allow_spool=true`, also ready while Kafka is away but the spool "
-        "has room: the probe for a load balancer that should keep sending during an outage.",
-        responses={503: {"description": "Not ready", "content": {"application/json": {}}}},
-    )
-    async def readyz(request: Request, allow_spool: bool = False) -> Response:
-        writer: DurableWriter = request.app.state.writer
-        spool = writer.spool
-        has_room = not spool.is_full
-        ready = writer.kafka_up or (allow_spool and has_room)
-        body = {
-            "ready": ready,
-            "kafka": "up" if writer.kafka_up else "refused" if writer.refused else "down",
-            "spool_depth": spool.depth,
-            "spool_has_room": has_room,
-            "quarantined": spool.quarantined,
-        }
-        if writer.refused is not None:
-            body["kafka_refused"] = str(writer.refused)
-        return json_response(body, 200 if ready else 503)
-
-    @app.get("/metrics", summary="Prometheus metrics")
-    async def prometheus_metrics(request: Request) -> Response:
-        request.app.state.writer.refresh_gauges()
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

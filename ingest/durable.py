@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
@@ -40,8 +41,9 @@ from hookstream.core.errors import KafkaAccessDenied, KafkaAuthFailed
 from hookstream.core.kafka import KafkaConnection, access_denied, explain_start_failure
 from hookstream.core.logs import get_logger
 from hookstream.ingest import metrics
-from hookstream.ingest.errors import IngestError, NotDurable
+from hookstream.ingest.errors import IngestError, NotDurable, RecordsRefused
 from hookstream.ingest.spool import Spool, SpooledRecord
+from hookstream.ingest.transactions import TransactionalProducer, transactional_id
 
 log = get_logger(__name__)
 
@@ -80,6 +82,9 @@ class WriterConfig:
     request_timeout_ms: int = 10_000
     drain_backoff_max: float = 30.0  # longest pause between restarts of a failing drain
     drain_failure_bound: float = 120.0  # failing this long, the writer is unhealthy
+    transactional_id_prefix: str = "hookstream-ingest-"  # then host name and spool slot
+    transaction_wait: float = 5.0  # longest wait for a `write_all` transaction to commit
+    transaction_timeout_ms: int = 15_000  # the broker aborts a transaction left open this long
 
 
 class DurableWriter:
@@ -100,6 +105,14 @@ class DurableWriter:
         self._task: asyncio.Task[None] | None = None
         self._drain_failing_since: float | None = None  # event-loop time of the first failure
         self._watchdog: asyncio.Task[None] | None = None
+        self._transactions = TransactionalProducer(
+            config.connection,
+            transactional_id(config.transactional_id_prefix, spool.slot),
+            wait_seconds=config.transaction_wait,
+            transaction_timeout_ms=config.transaction_timeout_ms,
+            max_request_bytes=config.max_request_bytes,
+            request_timeout_ms=config.request_timeout_ms,
+        )
 
     async def __aenter__(self) -> Self:
         await self._connect()
@@ -123,6 +136,7 @@ class DurableWriter:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
+        await self._transactions.close()
         await self._close_producer()
 
     @property
@@ -172,6 +186,47 @@ class DurableWriter:
         self.refresh_gauges()
         self._wake.set()
         return "spool"
+
+    async def write_all(self, records: Sequence[OutgoingRecord]) -> Via:
+        """Return once every record is durable, all in the same place: "kafka" (committed in
+        one Kafka transaction) or "spool" (one SQLite transaction, when Kafka is away or the
+        transaction fails). Raises `NotDurable` (or `SpoolFull`) when none could be stored,
+        and `RecordsRefused` when Kafka refuses a record for good: then none is stored."""
+        if self._kafka_up and await self._commit_all(records):
+            _DURABLE_IN_KAFKA.inc(len(records))
+            return "kafka"
+        rows = [(r.topic, r.key, r.value, r.headers) for r in records]
+        await self._spool.append_all(rows)
+        _DURABLE_IN_SPOOL.inc(len(records))
+        self.refresh_gauges()
+        self._wake.set()
+        return "spool"
+
+    async def _commit_all(self, records: Sequence[OutgoingRecord]) -> bool:
+        """True once Kafka committed `records` in one transaction; False (spool them) when
+        it could not, the transaction aborted."""
+        try:
+            await self._transactions.send_all(records)
+        except _REFUSED_RECORD as exc:
+            log.warning("transaction_refused", records=len(records), reason=repr(exc))
+            raise RecordsRefused(
+                f"Kafka refused one of the {len(records)} records for its size; none was stored"
+            ) from exc
+        except (KafkaError, TimeoutError) as exc:
+            denied = access_denied(
+                exc,
+                self._config.connection,
+                operation="Write",
+                resource=self._transactions.transactional_id,
+            )
+            if denied is not None:  # a missing ACL: the records spool, loudly
+                metrics.KAFKA_AUTH_FAILURES.inc()
+                log.error("kafka_access_denied", reason=str(denied))
+                self._refused = denied
+            else:  # the drain marks Kafka up again once the spooled records go through
+                self._mark_down(exc)
+            return False
+        return True
 
     async def _produce(self, producer: AIOKafkaProducer, record: OutgoingRecord) -> bool:
         """Produce and wait for the ack. True once acknowledged; False (spool it) when Kafka
@@ -488,3 +543,14 @@ async def write_durably(writer: DurableWriter, record: OutgoingRecord) -> Via:
     except Exception as exc:
         log.exception("write_failed", topic=record.topic, key=record.key.decode(errors="replace"))
         raise NotDurable("the record could not be stored; retry") from exc
+
+
+async def write_all_durably(writer: DurableWriter, records: Sequence[OutgoingRecord]) -> Via:
+    """`write_durably` for records that are stored together or not at all."""
+    try:
+        return await writer.write_all(records)
+    except IngestError:
+        raise
+    except Exception as exc:
+        log.exception("write_failed", records=len(records))
+        raise NotDurable("the records could not be stored; none was; retry") from exc

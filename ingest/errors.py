@@ -12,8 +12,11 @@ HookstreamError (hookstream.core.errors)
       │    ├── NotAuthenticated         POST /events without the right bearer token (401)
       │    └── InvalidDataEvents        POST /events with events that fail validation (422)
       ├── Overloaded                    the process serves its most requests at once (503)
+      ├── SpoolLocked                   a spool file is held by a live process (`spool drain`)
       └── NotDurable                    neither Kafka nor the spool could take the record (503)
-           └── SpoolFull                the spool is at capacity (503)
+           ├── SpoolFull                the spool is at capacity (503)
+           └── RecordsRefused           Kafka refused one record of a request for good, so
+                                        none of them was stored (503)
 """
 
 from __future__ import annotations
@@ -105,6 +108,12 @@ class Overloaded(IngestError):
     retry_after = 1
 
 
+class SpoolLocked(IngestError):
+    """A spool file is held (its lock taken) by a live process, which drains it itself."""
+
+    code = "spool_locked"
+
+
 class NotDurable(IngestError):
     """Neither Kafka nor the spool could take the record: the sender must retry."""
 
@@ -116,3 +125,10 @@ class SpoolFull(NotDurable):
     """Kafka is unavailable and the spool is at capacity."""
 
     code = "spool_full"
+
+
+class RecordsRefused(NotDurable):
+    """Kafka refused one of the records written together (too large for the topic), so none
+    of them was stored."""
+
+    code = "records_refused"

@@ -1,5 +1,7 @@
-"""`POST /events`: what a request must be before its data events are queued for Intercom.
-The validation itself is `hookstream.core.dataevents`, the code the sink runs too."""
+"""`POST /events`: what a request must be before its data events are queued for Intercom,
+and the queueing: all events of a request become durable together (one Kafka transaction, or
+one spool transaction while Kafka is away) or none does. The validation itself is
+`hookstream.core.dataevents`, the code the sink runs too."""
 
 from __future__ import annotations
 
@@ -8,10 +10,11 @@ import hmac
 import orjson
 from starlette.requests import Request
 
-from hookstream.core.dataevents import DataEvent, validate_events
+from hookstream.core.dataevents import DataEvent, event_key, validate_events
 from hookstream.core.errors import DataEventInvalid, DataEventsInvalid
 from hookstream.core.settings import IngestSettings, Settings
 from hookstream.ingest.body import read_body
+from hookstream.ingest.durable import DurableWriter, OutgoingRecord, Via, write_all_durably
 from hookstream.ingest.errors import InvalidDataEvents, NotAuthenticated, RequestRefused
 
 _BEARER = "bearer "
@@ -45,7 +48,7 @@ async def accept_data_events(request: Request, settings: Settings) -> list[DataE
     except orjson.JSONDecodeError as exc:
         raise RequestRefused(f"the body is not JSON: {exc}") from exc
     try:
-        return validate_events(payload)
+        return validate_events(payload, max_events=settings.ingest.events_max_per_request)
     except DataEventsInvalid as exc:
         raise InvalidDataEvents(
             f"{len(exc.items)} of {exc.total} events are invalid; none was accepted",
@@ -53,3 +56,10 @@ async def accept_data_events(request: Request, settings: Settings) -> list[DataE
         ) from exc
     except DataEventInvalid as exc:
         raise InvalidDataEvents(str(exc), errors=exc.as_dicts()) from exc
+
+
+async def queue_data_events(writer: DurableWriter, events: list[DataEvent], topic: str) -> Via:
+    """Make every event durable on `topic`, together: "kafka" or "spool" says where all of
+    them are. Raises `NotDurable` (503) when none could be stored."""
+    records = [OutgoingRecord(topic, event_key(event), event.body(), []) for event in events]
+    return await write_all_durably(writer, records)

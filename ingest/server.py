@@ -1,5 +1,5 @@
 """The process entrypoint uvicorn imports in each worker: settings and logging from the
-environment, then the app."""
+environment, then the app (both ports)."""
 
 from __future__ import annotations
 

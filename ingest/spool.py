@@ -33,9 +33,10 @@ import orjson
 from hookstream.core.contract import Headers
 from hookstream.core.logs import get_logger
 from hookstream.ingest import metrics
-from hookstream.ingest.errors import NotDurable, SpoolFull
+from hookstream.ingest.errors import NotDurable, SpoolFull, SpoolLocked
 
 _T = TypeVar("_T")
+_Row = tuple[str, bytes, bytes, bytes, float]  # topic, key, value, headers (JSON), spooled_at
 log = get_logger(__name__)
 
 MAX_SLOTS = 64
@@ -87,14 +88,14 @@ def _size(key: bytes, value: bytes) -> int:
 class Spool:
     """An append-only, fsync'd queue of Kafka records in one SQLite file."""
 
-    def __init__(self, path: Path, lock_file: IO[bytes], max_bytes: int) -> None:
+    def __init__(self, path: Path, lock_file: IO[bytes], max_bytes: int, slot: int = 0) -> None:
         self.path = path
         self.max_bytes = max_bytes
+        self.slot = slot
         self._lock_file = lock_file
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         self._db: sqlite3.Connection | None = None
-        self._pending: list[tuple[tuple[str, bytes, bytes, bytes, float], asyncio.Future[None]]]
-        self._pending = []
+        self._pending: list[tuple[list[_Row], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._bytes = 0
         self._reserved = 0
@@ -116,10 +117,32 @@ class Spool:
             except BlockingIOError:
                 lock_file.close()
                 continue
-            spool = cls(path, lock_file, max_bytes)
+            spool = cls(path, lock_file, max_bytes, slot)
             await spool._run(spool._connect)
             return spool
         raise NotDurable(f"all {MAX_SLOTS} spool slots beside {base_path} are taken")
+
+    @classmethod
+    async def open_file(cls, path: Path, max_bytes: int) -> Spool:
+        """Open the existing spool file at `path` (an operator draining one a removed pod
+        left behind); `SpoolLocked` while a live process holds it."""
+        lock_file = path.with_name(path.name + ".lock").open("ab")
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.close()
+            raise SpoolLocked(
+                f"{path} is held by a running process (a lock on {lock_file.name}): a live "
+                "ingest drains its own spool"
+            ) from None
+        spool = cls(path, lock_file, max_bytes)
+        try:
+            await spool._run(spool._connect)
+        except BaseException:
+            spool._executor.shutdown(wait=False)
+            lock_file.close()  # releases the lock
+            raise
+        return spool
 
     async def __aenter__(self) -> Self:
         return self
@@ -165,14 +188,23 @@ class Spool:
     async def append(self, topic: str, key: bytes, value: bytes, headers: Headers) -> None:
         """Return once the record is committed to disk; `SpoolFull` past capacity,
         `NotDurable` when the disk refuses it."""
-        size = _size(key, value)
+        await self.append_all([(topic, key, value, headers)])
+
+    async def append_all(self, records: Sequence[tuple[str, bytes, bytes, Headers]]) -> None:
+        """Commit `records` (topic, key, value, headers) to disk in one transaction: all of
+        them, or (`SpoolFull` past capacity, `NotDurable` when the disk refuses) none."""
+        size = sum(_size(key, value) for _topic, key, value, _headers in records)
         if self._used_bytes + self._reserved + size > self.max_bytes:
             self._refused_since_delete = True
             raise SpoolFull(f"the spool holds {self._used_bytes} of {self.max_bytes} bytes")
         self._reserved += size
-        row = (topic, key, value, orjson.dumps([[n, v.decode()] for n, v in headers]), time.time())
+        now = time.time()
+        rows = [
+            (topic, key, value, orjson.dumps([[n, v.decode()] for n, v in headers]), now)
+            for topic, key, value, headers in records
+        ]
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((row, done))
+        self._pending.append((rows, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         try:
@@ -209,9 +241,9 @@ class Spool:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                await self._run(self._insert, [row for row, _done in batch])
+                await self._run(self._insert, [row for rows, _done in batch for row in rows])
             except sqlite3.Error:
-                log.exception("spool_write_failed", records=len(batch))
+                log.exception("spool_write_failed", requests=len(batch))
                 for _row, done in batch:
                     if not done.done():
                         done.set_exception(NotDurable("the spool could not be written; retry"))
@@ -269,7 +301,7 @@ class Spool:
         ).fetchone()
         self._db, self._count, self._bytes, self._oldest = db, count, total, oldest
 
-    def _insert(self, rows: list[tuple[str, bytes, bytes, bytes, float]]) -> None:
+    def _insert(self, rows: list[_Row]) -> None:
         assert self._db is not None  # noqa: S101 - opened in Spool.open
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")

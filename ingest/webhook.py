@@ -2,7 +2,7 @@
 
 Every Intercom delivery comes through here, so it skips FastAPI's per-request machinery
 (middleware stack, routing, dependency solving, a `Request` object): measured in-process, that
-machinery cost as much as everything the endpoint does itself. `hookstream.ingest.app.IngestApp`
+machinery cost as much as everything the endpoint does itself. `hookstream.ingest.app.WebhookApp`
 hands it the requests for its path and method, and puts `OPERATION` in the OpenAPI schema.
 """
 
@@ -32,6 +32,7 @@ from hookstream.ingest import metrics
 from hookstream.ingest.body import read_body
 from hookstream.ingest.durable import OutgoingRecord, write_durably
 from hookstream.ingest.errors import IngestError, NotANotification
+from hookstream.ingest.refusals import RefusalLog
 from hookstream.ingest.signature import verify_signature
 
 log = get_logger(__name__)
@@ -76,21 +77,19 @@ class WebhookEndpoint:
     """Verifies a delivery, makes it durable through `state.writer` (set by the app's
     lifespan), and answers 200, or a JSON error with the status of the refusal."""
 
-    def __init__(self, settings: Settings, state: State) -> None:
+    def __init__(self, settings: Settings, state: State, refusals: RefusalLog) -> None:
         self._secrets = settings.ingest.client_secrets
         self._raw_topic = settings.topics.raw
         self._max_body_bytes = settings.topics.max_body_bytes
         self._body_deadline = settings.ingest.body_timeout_seconds
         self._state = state
+        self._refusals = refusals
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             status, body = 200, await self._accept(scope, receive)
         except IngestError as error:
-            metrics.REQUESTS.labels(WEBHOOK_PATH, error.code).inc()
-            log.info(
-                "request_refused", endpoint=WEBHOOK_PATH, code=error.code, reason=error.message
-            )
+            self._refusals.refused(WEBHOOK_PATH, error)
             status, body = error.status, error.json_body()
         except ClientDisconnect:
             return  # nobody to answer; nothing was stored

@@ -42,6 +42,7 @@ from hookstream.core.health import health_service
 from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
 from hookstream.core.settings import Settings
+from hookstream.core.topics import faust_topic_options
 from hookstream.sinks.client import IntercomClient, access_token
 from hookstream.sinks.deadletter import FaustDeadLetters, SourceRecord
 from hookstream.sinks.dedup import RecentlySent
@@ -137,6 +138,7 @@ class Sink:
             web_port=self.web_port,
             web_bind=web_host,
             worker_redirect_stdouts=False,
+            **faust_topic_options(settings.topics),  # creates no topic of its own
         )
         self.source = self.app.topic(
             settings.topics.data_events,

@@ -7,10 +7,10 @@ import faust
 import uvloop
 
 from hookstream.core.build_info import VERSION
-from hookstream.core.errors import KafkaAuthFailed
-from hookstream.core.kafka import KafkaConnection, check_credentials
+from hookstream.core.errors import KafkaAccessDenied, KafkaAuthFailed
+from hookstream.core.kafka import KafkaConnection, Needed, check_access, check_credentials
 from hookstream.core.logs import configure_logging, get_logger
-from hookstream.core.settings import load_settings
+from hookstream.core.settings import Settings, load_settings, weak_secrets, weak_secrets_refusal
 from hookstream.sinks.app import Sink
 from hookstream.sinks.client import access_token
 
@@ -39,10 +39,18 @@ def sink_command(web_port: int | None, web_host: str) -> None:
         access_token(settings.sink)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    weak = weak_secrets(settings.sink) + weak_secrets(settings.kafka)
+    refusal = weak_secrets_refusal(weak, allowed=settings.ingest.allow_dev_secrets)
+    if refusal:  # as the ingest does: no placeholder or dev token outside a dev set-up
+        raise click.UsageError(refusal)
+    if weak:
+        log.warning("sink_using_dev_secrets", weak=weak)
     loop = uvloop.new_event_loop()
     try:  # Faust would retry a refused login for ever, looking like an outage
-        loop.run_until_complete(check_credentials(KafkaConnection.from_settings(settings.kafka)))
-    except KafkaAuthFailed as exc:
+        connection = KafkaConnection.from_settings(settings.kafka)
+        loop.run_until_complete(check_credentials(connection))
+        loop.run_until_complete(check_access(connection, _needed(settings)))
+    except (KafkaAuthFailed, KafkaAccessDenied) as exc:
         loop.close()
         raise click.ClickException(str(exc)) from None
     sink = Sink(settings, web_port=web_port, web_host=web_host)
@@ -65,3 +73,12 @@ def sink_command(web_port: int | None, web_host: str) -> None:
     )
     worker.spinner = None  # a terminal spinner has no place in a service's output
     worker.execute_from_commandline()
+
+
+def _needed(settings: Settings) -> list[Needed]:
+    """The ACLs the sink's Faust app needs, which Faust would not name when refused."""
+    return [
+        Needed("topic", settings.topics.data_events, "Read"),
+        Needed("topic", settings.topics.data_events_dlq, "Write"),
+        Needed("group", settings.sink.id, "Read"),
+    ]

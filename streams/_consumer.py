@@ -19,6 +19,15 @@ The hand-over itself is awaited directly when nothing in it can wait (flow activ
 suspended, no resubscription holding the conductor's lock, room in every buffer the
 partition feeds); otherwise it is Faust's `wait_first`, so a rebalance can abandon it.
 
+Faust drops the records it fetched while its flow is stopped (a rebalance, a recovery) and
+trusts a seek to the committed offsets to fetch them again. aiokafka's `seek_to_committed`
+seeks only to offsets above 0, so a partition that nobody has committed yet kept the position
+after the dropped records, and those records were never processed. The cluster test lost
+the first 30 to 79 webhooks of a raw partition this way: the worker that took the partition
+over had fetched them during its recovery. `seek_to_committed` starts such partitions from offset 0
+again (aiokafka issue #1003, open: `seek_to_committed` ignores a committed offset of 0 or
+none).
+
 `getmany` and `drain_messages` are copies of Faust's `Consumer.getmany` and
 `Consumer._drain_messages` (faust/transport/consumer.py) with these changes; Faust's private
 names they use are reached through `hookstream.core.compat.faust`, and
@@ -28,7 +37,7 @@ names they use are reached through `hookstream.core.compat.faust`, and
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from faust.transport.consumer import CONSUMER_FETCHING
@@ -121,6 +130,19 @@ class Consumer(faust_compat.Consumer):
                 yield tp, item
             else:
                 yield tp, faust_compat.to_message(self, tp, item)
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        """Faust's, then the agents' partitions without a committed offset (or with 0, which
+        aiokafka does not seek to either) go back to offset 0, where the `earliest` reset
+        policy starts them (see the module doc); a seek below the log start is reset to it by
+        the same policy."""
+        committed = await super().seek_to_committed()
+        if self.app.conf.consumer_auto_offset_reset == "earliest":
+            for tp, offset in committed.items():
+                if not offset and self.app.topics.acks_enabled_for(tp.topic):
+                    self.log.info("No committed offset for %s: reading it from offset 0", tp)
+                    await self.seek(tp, 0)
+        return committed
 
     def _can_hand_over_now(self, tp: Any) -> bool:
         """Whether handing a message of `tp` to its agents will finish without waiting."""

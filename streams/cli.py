@@ -13,9 +13,16 @@ import uvloop
 
 from hookstream.core.build_info import VERSION
 from hookstream.core.compat import faust as faust_compat
-from hookstream.core.errors import KafkaAuthFailed, KafkaUnreachable, TopicAdminFailed
+from hookstream.core.errors import (
+    KafkaAccessDenied,
+    KafkaAuthFailed,
+    KafkaUnreachable,
+    TopicAdminFailed,
+)
+from hookstream.core.kafka import KafkaConnection, Needed, check_access
 from hookstream.core.logs import configure_logging, get_logger
 from hookstream.core.settings import Settings, load_settings
+from hookstream.core.topics import restrain_faust
 from hookstream.streams.app import build_app, prepare_topics
 from hookstream.streams.errors import RouteFailed, RoutesFileError
 from hookstream.streams.routes import RouteTable, load_routes
@@ -126,6 +133,21 @@ def _print_routes(routes: RouteTable, topics: tuple[str, ...]) -> None:
         click.echo(f"{topic}: {destinations}")
 
 
+def _needed(settings: Settings, routes: RouteTable) -> list[Needed]:
+    """The ACLs the worker's Faust app needs that Faust would not name when refused: the
+    routes file's fixed destinations included (the others fall under HOOKSTREAM_ROUTE_PREFIX)."""
+    worker_id = settings.worker.id
+    return [
+        *(Needed("topic", name, "Write") for name in sorted(routes.static_destinations())),
+        Needed("topic", settings.topics.raw, "Read"),
+        Needed("topic", settings.topics.dlq, "Write"),
+        Needed("group", worker_id, "Read"),
+        # Faust's transactional ids are `<worker id>-<topic group>-<partition>`: one stands
+        # for the prefix ACL that covers them all
+        Needed("transactional id", f"{worker_id}-0-0", "Write"),
+    ]
+
+
 def _tune_garbage_collector() -> None:
     """Collect young objects less often, and never scan what start-up made again."""
     gc.freeze()  # modules, settings, the app: kept for the life of the process
@@ -148,10 +170,15 @@ def _run(
     asyncio.set_event_loop(loop)
     try:
         partitions = loop.run_until_complete(prepare_topics(settings, routes))
-    except (KafkaAuthFailed, KafkaUnreachable, TopicAdminFailed) as exc:
+        connection = KafkaConnection.from_settings(settings.kafka)
+        loop.run_until_complete(check_access(connection, _needed(settings, routes)))
+        app = build_app(
+            settings, routes, partitions=partitions, web_port=web_port, web_bind=web_bind
+        )
+        loop.run_until_complete(restrain_faust(app, settings))  # HOOKSTREAM_CREATE_TOPICS
+    except (KafkaAuthFailed, KafkaAccessDenied, KafkaUnreachable, TopicAdminFailed) as exc:
         loop.close()
         raise click.ClickException(str(exc)) from exc
-    app = build_app(settings, routes, partitions=partitions, web_port=web_port, web_bind=web_bind)
     state = LocalState(settings.faust.data_dir)
     if settings.faust.store.startswith("rocksdb"):
         state.claim(app.tables_dir)

@@ -7,12 +7,16 @@ HookstreamError (hookstream.core.errors)
  └── StreamsError
       ├── RoutesFileError     the routes file cannot be read or does not validate
       └── RejectedRecord      a raw record cannot be processed: it goes to the dead-letter topic
-           └── RouteFailed    a destination is not a valid topic name or cannot be created
+           ├── RouteFailed    a destination is not a valid topic name or cannot be created
+           └── RoutedTopicMissing  a destination does not exist, HOOKSTREAM_CREATE_TOPICS=false
 
 Every rejection (`Rejection`: a `NotificationInvalid` or a `RejectedRecord`) carries `reason`,
 the short code the dead letter's `hookstream-dlq-reason` header carries, and `detail`. None is
 retriable: retrying the same bytes gives the same answer, so the worker dead-letters and moves
-on.
+on. (A missing routed topic is fixed by creating it; `hookstream replay` then moves the dead
+letters back.) A retriable topic-admin failure is not a rejection: it stops the worker, whose
+transaction aborts, and the restart processes the record again. Nor is `KafkaAccessDenied`
+(a missing ACL): it stops the worker naming the ACL.
 """
 
 from __future__ import annotations
@@ -44,6 +48,13 @@ class RouteFailed(RejectedRecord):
     """A destination of the notification is not a valid topic name or cannot be created."""
 
     reason = "route-failed"
+
+
+class RoutedTopicMissing(RejectedRecord):
+    """A destination of the notification does not exist, and HOOKSTREAM_CREATE_TOPICS=false
+    forbids creating it."""
+
+    reason = "routed_topic_missing"
 
 
 Rejection = (NotificationInvalid, RejectedRecord)

@@ -12,11 +12,16 @@ import enum
 import time
 from typing import Protocol
 
-from hookstream.core.errors import NotificationInvalid, TopicAdminFailed
+from hookstream.core.errors import (
+    KafkaAccessDenied,
+    NotificationInvalid,
+    TopicAdminFailed,
+    TopicMissing,
+)
 from hookstream.core.logs import get_logger
 from hookstream.core.notification import parse_notification
 from hookstream.streams.dedup import Deduplicator, id_key, position_key
-from hookstream.streams.errors import RejectedRecord, Rejection, RouteFailed
+from hookstream.streams.errors import RejectedRecord, Rejection, RoutedTopicMissing, RouteFailed
 from hookstream.streams.metrics import WorkerMetrics
 from hookstream.streams.records import OutRecord, RawRecord, dead_letter, routed_record
 from hookstream.streams.routes import RouteTable
@@ -35,7 +40,8 @@ class TopicEnsurer(Protocol):
     """Creates a topic unless it exists."""
 
     async def ensure(self, name: str) -> None:
-        """Create topic `name` unless it exists (raises `TopicAdminFailed`)."""
+        """Create topic `name` unless it exists (raises `TopicAdminFailed`, `TopicMissing`
+        when creating is off, or `KafkaAccessDenied`)."""
 
 
 class Outcome(enum.Enum):
@@ -101,6 +107,11 @@ class Processor:
     async def _ensure_topic(self, name: str) -> None:
         try:
             await self.topics.ensure(name)
+        except TopicMissing as exc:
+            raise RoutedTopicMissing(str(exc)) from exc
+        except KafkaAccessDenied as exc:  # configuration: no dead letter would be right
+            log.error("worker.access_denied", topic=name, reason=str(exc))
+            raise
         except TopicAdminFailed as exc:
             if exc.retriable:  # the worker stops; its transaction aborts and a restart retries
                 raise

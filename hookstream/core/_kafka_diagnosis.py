@@ -6,28 +6,39 @@ server with the same TLS and SASL set-up (aiokafka's own connection class, so th
 handshake), asks for metadata, and turns a refusal into a `KafkaAuthFailed` whose message
 names the setting to fix. It returns None when the servers simply do not answer: that is an
 outage, and the caller says so. Messages carry the user name, never a password.
+
+`refused_access` is a service's second start-up question: may this principal use the
+topics, groups and transactional ids it needs? One metadata request for the topics (never
+auto-creating one) and one FindCoordinator per group or transactional id: each needs at
+least Describe, which every Read or Write ACL implies, so a refusal means the ACL is
+missing. It returns the first refused `Needed` and the broker's error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from aiokafka.conn import create_conn
 from aiokafka.errors import (
+    GroupAuthorizationFailedError,
     IllegalSaslStateError,
     KafkaConnectionError,
     KafkaError,
     SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
     UnsupportedSaslMechanismError,
 )
+from aiokafka.protocol.coordination import FindCoordinatorRequest
 from aiokafka.protocol.metadata import MetadataRequest
 
 from hookstream.core.errors import KafkaAuthFailed
 
 if TYPE_CHECKING:
-    from hookstream.core.kafka import KafkaConnection
+    from hookstream.core.kafka import KafkaConnection, Needed
 
 
 async def diagnose(connection: KafkaConnection, *, wait_seconds: float) -> KafkaAuthFailed | None:
@@ -42,6 +53,67 @@ async def diagnose(connection: KafkaConnection, *, wait_seconds: float) -> Kafka
             continue
         if refusal is not None:
             return refusal
+    return None
+
+
+_COORDINATOR_TYPE = {"group": 0, "transactional id": 1}
+_REFUSED: dict[str, type[KafkaError]] = {
+    "topic": TopicAuthorizationFailedError,
+    "group": GroupAuthorizationFailedError,
+    "transactional id": TransactionalIdAuthorizationFailed,
+}
+
+
+async def refused_access(
+    connection: KafkaConnection, needed: Sequence[Needed], *, wait_seconds: float
+) -> tuple[Needed, KafkaError] | None:
+    """The first of `needed` the broker refuses to this principal, with the broker's error;
+    None when none is refused, or when no bootstrap server answers (an outage: the client
+    that needs the resource reports that)."""
+    context = connection.ssl_context()
+    for server in connection.bootstrap_list:
+        host, _, port = server.rpartition(":")
+        try:
+            async with asyncio.timeout(wait_seconds):
+                conn = await create_conn(
+                    host,
+                    int(port),
+                    client_id="hookstream-preflight",
+                    request_timeout_ms=max(1000, int(wait_seconds * 1000)),
+                    ssl_context=context,
+                    security_protocol=connection.security_protocol,
+                    **connection.sasl_arguments(),
+                )
+                try:
+                    return await _first_refused(conn, needed)
+                finally:
+                    conn.close()
+        except (TimeoutError, OSError, KafkaError):
+            continue
+    return None
+
+
+async def _first_refused(conn: Any, needed: Sequence[Needed]) -> tuple[Needed, KafkaError] | None:
+    topics = [n for n in needed if n.kind == "topic"]
+    if topics:
+        metadata = await conn.send(
+            MetadataRequest([n.name for n in topics], allow_auto_topic_creation=False)
+        )
+        refused = {
+            t["topic"]
+            for t in metadata.to_object()["topics"]
+            if t["error_code"] == TopicAuthorizationFailedError.errno
+        }
+        for item in topics:
+            if item.name in refused:
+                return item, TopicAuthorizationFailedError()
+    for item in needed:
+        if item.kind == "topic":
+            continue
+        answer = await conn.send(FindCoordinatorRequest(item.name, _COORDINATOR_TYPE[item.kind]))
+        refusal = _REFUSED[item.kind]
+        if answer.error_code == refusal.errno:
+            return item, refusal()
     return None
 
 

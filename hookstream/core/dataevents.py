@@ -4,22 +4,30 @@ record key. One code path for both ways in (the ingest's `POST /events` and the 
 
 Public API:
     validate_event(obj) -> DataEvent          one decoded JSON object; raises DataEventInvalid
-    validate_events(objs) -> list[DataEvent]  a JSON list, all or nothing; raises
-                                              DataEventsInvalid with the errors of every item
+    validate_events(objs, max_events=...) -> list[DataEvent]
+                                              a JSON list of at most `max_events`, all or
+                                              nothing; raises DataEventsInvalid with the errors
+                                              of every item
     parse_event(raw) -> DataEvent             the bytes of a Kafka record (JSON, then as above)
     event_key(event) -> bytes                 the Kafka record key: the identifier, UTF-8
 
 The rules, from Intercom's docs (see the shared INTERCOM.md):
-    event_name   a non-empty string
+    event_name   a non-empty string of at most 255 characters
     created_at   an integer, Unix seconds (a millisecond timestamp is refused, not guessed at)
     identifier   exactly one of `user_id`, `id` (Intercom's contact id, needed for leads) or
-                 `email`, a non-empty string
+                 `email`, a non-empty string of at most 255 characters
     metadata     optional, a flat object of at most 10 keys (Intercom silently ignores keys past
                  the tenth: we refuse instead); each value one of the documented types:
                  string, number, date (key ending `_date`, integer Unix seconds), link (an
                  http/https URL string), rich link `{"url": <link>, "value": <string>}`,
                  monetary amount `{"amount": <integer cents > 0>, "currency": <ISO 4217 code>}`
     no other top-level field (Intercom's request schema has none)
+
+Lengths: Intercom documents none for data events, so names, identifiers, metadata keys,
+strings and a rich link's value are bounded at 255 characters, and links at 2,048. With 10
+metadata keys, an event's JSON is then at most `MAX_EVENT_BYTES` (about 160 KB, every
+character escaped), far below a topic's default `max.message.bytes` (1 MiB): Kafka never
+refuses an accepted event for its size.
 """
 
 from __future__ import annotations
@@ -37,7 +45,10 @@ from hookstream.core.errors import DataEventInvalid, DataEventsInvalid, FieldErr
 
 __all__ = [
     "IDENTIFIER_FIELDS",
+    "MAX_EVENT_BYTES",
+    "MAX_LINK_CHARS",
     "MAX_METADATA_KEYS",
+    "MAX_TEXT_CHARS",
     "DataEvent",
     "DataEventInvalid",
     "DataEventsInvalid",
@@ -52,6 +63,15 @@ __all__ = [
 IdentifierField = Literal["user_id", "id", "email"]
 IDENTIFIER_FIELDS: tuple[IdentifierField, ...] = ("user_id", "id", "email")
 MAX_METADATA_KEYS = 10
+MAX_TEXT_CHARS = 255  # names, identifiers, metadata keys and strings (Intercom: undocumented)
+MAX_LINK_CHARS = 2048  # a link or a rich link's url
+_MAX_ESCAPED = 6  # bytes of one character in JSON at worst (a control character: \u0000)
+# An event with every field at its longest and every character escaped, plus its punctuation.
+MAX_EVENT_BYTES = (
+    _MAX_ESCAPED * (3 * MAX_TEXT_CHARS + MAX_METADATA_KEYS * (2 * MAX_TEXT_CHARS + MAX_LINK_CHARS))
+    + 4096
+)
+DEFAULT_MAX_EVENTS = 1000
 # Unix seconds beyond this (the year 2286) are almost surely milliseconds.
 MAX_UNIX_SECONDS = 9_999_999_999
 _TOP_LEVEL = frozenset({"event_name", "created_at", "metadata", *IDENTIFIER_FIELDS})
@@ -128,15 +148,20 @@ def validate_event(obj: object) -> DataEvent:
     return DataEvent(event_name, created_at, identifier[0], identifier[1], metadata)
 
 
-def validate_events(objs: object) -> list[DataEvent]:
-    """Every event of a JSON list, or none: raises DataEventsInvalid with the errors of each
-    invalid item by its index."""
+def validate_events(objs: object, *, max_events: int = DEFAULT_MAX_EVENTS) -> list[DataEvent]:
+    """Every event of a JSON list of at most `max_events`, or none: raises DataEventsInvalid
+    with the errors of each invalid item by its index (DataEventInvalid for a list that is
+    empty, too long, or not a list)."""
     if isinstance(objs, Mapping):
         return [validate_event(objs)]
     if not isinstance(objs, Sequence) or isinstance(objs, str | bytes):
         raise DataEventInvalid([FieldError("", f"must be an event or a list, got {_kind(objs)}")])
     if not objs:
         raise DataEventInvalid([FieldError("", "the list is empty")])
+    if len(objs) > max_events:
+        raise DataEventInvalid(
+            [FieldError("", f"the list has {len(objs)} events; at most {max_events} are accepted")]
+        )
     events: list[DataEvent] = []
     failures: dict[int, list[FieldError]] = {}
     for index, obj in enumerate(objs):
@@ -172,6 +197,8 @@ def _check_event_name(obj: Mapping[str, Any], errors: list[FieldError]) -> str |
         return None
     if not name.strip():
         errors.append(FieldError("event_name", "must not be empty"))
+        return None
+    if _too_long(name, MAX_TEXT_CHARS, "event_name", errors):
         return None
     return name
 
@@ -211,11 +238,11 @@ def _check_identifier(
         return None
     if not value.strip():
         errors.append(FieldError(name, "must not be empty"))
-        return None
-    if name == "email" and not _looks_like_email(value):
+    elif name == "email" and not _looks_like_email(value):
         errors.append(FieldError(name, "is not an email address"))
-        return None
-    return name, value
+    elif not _too_long(value, MAX_TEXT_CHARS, name, errors):
+        return name, value
+    return None
 
 
 def _looks_like_email(value: str) -> bool:
@@ -243,6 +270,8 @@ def _check_metadata(value: object, errors: list[FieldError]) -> dict[str, Metada
         if not isinstance(key, str) or not key:
             errors.append(FieldError(path, "metadata keys must be non-empty strings"))
             continue
+        if _too_long(key, MAX_TEXT_CHARS, path, errors, what="key"):
+            continue
         checked_value = _check_metadata_value(key, item, path, errors)
         if checked_value is not None:
             checked[key] = checked_value
@@ -258,7 +287,10 @@ def _check_metadata_value(
     if isinstance(value, bool) or value is None:
         problem = f"{_kind(value)} is not a type Intercom documents for metadata"
     elif isinstance(value, str):
-        if value.lower().startswith(("http://", "https://")) and not _is_link(value):
+        is_link = value.lower().startswith(("http://", "https://"))
+        if _too_long(value, MAX_LINK_CHARS if is_link else MAX_TEXT_CHARS, path, errors):
+            return None
+        if is_link and not _is_link(value):
             problem = "looks like a link but is not a valid http(s) URL"
     elif isinstance(value, float):
         if not math.isfinite(value):
@@ -284,8 +316,12 @@ def _check_object_value(
         if not isinstance(url, str) or not _is_link(url):
             errors.append(FieldError(f"{path}.url", "a rich link's url must be an http(s) URL"))
             ok = False
+        elif _too_long(url, MAX_LINK_CHARS, f"{path}.url", errors):
+            ok = False
         if not isinstance(text, str):
             errors.append(FieldError(f"{path}.value", "a rich link's value must be a string"))
+            ok = False
+        elif _too_long(text, MAX_TEXT_CHARS, f"{path}.value", errors):
             ok = False
         return dict(value) if ok else None
     if keys == {"amount", "currency"}:
@@ -310,6 +346,16 @@ def _check_object_value(
         )
     )
     return None
+
+
+def _too_long(
+    value: str, limit: int, path: str, errors: list[FieldError], *, what: str = "value"
+) -> bool:
+    """Whether `value` is longer than `limit` characters (then an error says so)."""
+    if len(value) <= limit:
+        return False
+    errors.append(FieldError(path, f"the {what} has {len(value)} characters; at most {limit}"))
+    return True
 
 
 def _is_link(value: str) -> bool:

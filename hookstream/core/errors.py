@@ -7,6 +7,7 @@ HookstreamError
  ├── KafkaAccessDenied    the principal lacks an ACL (operation, resource, principal)
  ├── TopicNotFound        an operator command names a topic that does not exist
  ├── TopicAdminFailed     the broker refused to create or describe a topic (`retriable`)
+ │    └── TopicMissing        a topic does not exist and HOOKSTREAM_CREATE_TOPICS=false
  ├── ReplayFailed         a replay could not produce or commit (what moved is reported)
  ├── NotificationInvalid  bytes that are not an Intercom notification (`reason`, `field`)
  │    ├── NotJson             empty, or not JSON
@@ -67,6 +68,14 @@ class TopicAdminFailed(HookstreamError):
     def __init__(self, message: str, *, retriable: bool = True) -> None:
         super().__init__(message)
         self.retriable = retriable
+
+
+class TopicMissing(TopicAdminFailed):
+    """A topic does not exist and HOOKSTREAM_CREATE_TOPICS=false forbids creating it: whoever
+    owns the topics (Strimzi `KafkaTopic`) must. Not retriable until then."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retriable=False)
 
 
 class ReplayFailed(HookstreamError):

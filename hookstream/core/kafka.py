@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -37,7 +37,7 @@ from aiokafka.errors import (
 )
 from pydantic import SecretStr
 
-from hookstream.core._kafka_diagnosis import diagnose
+from hookstream.core._kafka_diagnosis import diagnose, refused_access
 from hookstream.core._oauth import MskIamTokenProvider, OidcTokenProvider
 from hookstream.core.errors import (
     KafkaAccessDenied,
@@ -209,6 +209,16 @@ class KafkaConnection:
         config |= self.sasl_arguments()
         return config
 
+    def transactional_producer(
+        self, client_id: str, transactional_id: str, **config: Any
+    ) -> AIOKafkaProducer:
+        """An unstarted transactional producer (acks=all, idempotent) whose transactional id
+        fences any older producer that used it: starting it aborts that one's open
+        transaction, and that one can write no more."""
+        return AIOKafkaProducer(
+            **self.client_config(client_id), transactional_id=transactional_id, **config
+        )
+
     def faust_config(self) -> dict[str, Any]:
         """The connection arguments of a `faust.App` (its `broker_credentials` included)."""
         import faust  # noqa: PLC0415 - only the Faust apps pay for importing Faust
@@ -306,6 +316,32 @@ async def check_credentials(
             pass
     except KafkaUnreachable:
         return
+
+
+@dataclass(frozen=True, slots=True)
+class Needed:
+    """An ACL a service needs: `operation` (Kafka's name: Read, Write, ...) on a resource."""
+
+    kind: Literal["topic", "group", "transactional id"]
+    name: str
+    operation: str
+
+
+async def check_access(
+    connection: KafkaConnection,
+    needed: Sequence[Needed],
+    *,
+    wait_seconds: float = DEFAULT_CONNECT_TIMEOUT,
+) -> None:
+    """A service's start-up check of its ACLs: `KafkaAccessDenied` naming the operation, the
+    resource and the principal for the first of `needed` the broker refuses (Faust or
+    aiokafka would retry it, or fail deep inside, without saying which ACL)."""
+    refused = await refused_access(connection, needed, wait_seconds=wait_seconds)
+    if refused is not None:
+        item, exc = refused
+        denied = access_denied(exc, connection, operation=item.operation, resource=item.name)
+        if denied is not None:
+            raise denied
 
 
 async def bounded(awaitable: Awaitable[T], *, what: str, wait_seconds: float) -> T:

@@ -218,6 +218,12 @@ class TopicSettings(_Group):
     route_prefix: str = _env(
         "HOOKSTREAM_ROUTE_PREFIX", "intercom.", "Prefix of the per-topic routed topics."
     )
+    create: bool = _env(
+        "HOOKSTREAM_CREATE_TOPICS",
+        True,
+        "Create missing topics at run time (catalogue, routed, Faust's internal ones); false"
+        " where something else owns them (Strimzi KafkaTopic): then a missing topic is an error.",
+    )
     max_body_bytes: int = _env(
         "HOOKSTREAM_MAX_BODY_BYTES",
         MiB,
@@ -249,7 +255,18 @@ class IngestSettings(_Group):
         "More client secrets, comma-separated, accepted too (for rotation).",
     )
     host: str = _env("HOOKSTREAM_INGEST_HOST", "127.0.0.1", "Ingest listen address.")
-    port: _Port = _env("HOOKSTREAM_INGEST_PORT", 8080, "Ingest listen port.")
+    port: _Port = _env(
+        "HOOKSTREAM_INGEST_PORT",
+        8080,
+        "Ingest webhook port: the webhook (POST, HEAD), POST /events and a bare /healthz.",
+    )
+    admin_port: int = _env(
+        "HOOKSTREAM_INGEST_ADMIN_PORT",
+        8081,
+        "Ingest admin port (same address): /metrics, /readyz, detailed /healthz, /docs.",
+        ge=1,
+        le=65535,
+    )
     workers: int = _env(
         "HOOKSTREAM_INGEST_WORKERS", 1, "Ingest worker processes (one spool each).", ge=1
     )
@@ -291,11 +308,38 @@ class IngestSettings(_Group):
     api_token: SecretStr | None = _env(
         "HOOKSTREAM_API_TOKEN", None, "Bearer token that POST /events requires."
     )
+    events_max_per_request: int = _env(
+        "HOOKSTREAM_EVENTS_MAX_PER_REQUEST",
+        1000,
+        "Most data events one POST /events may carry (422 past it).",
+        ge=1,
+    )
+    transactional_id_prefix: str = _env(
+        "HOOKSTREAM_INGEST_TRANSACTIONAL_ID_PREFIX",
+        "hookstream-ingest-",
+        "Prefix of the transactional ids of POST /events (host name and spool slot follow).",
+        min_length=1,
+    )
+    refused_log_interval_seconds: float = _env(
+        "HOOKSTREAM_REFUSED_LOG_INTERVAL_SECONDS",
+        10.0,
+        "At most one info line per refusal reason this often, with the count since (debug: all).",
+        gt=0,
+    )
     allow_dev_secrets: bool = _env(
         "HOOKSTREAM_ALLOW_DEV_SECRETS",
         False,
-        "Start with short, placeholder or development secrets (dev mode and compose only).",
+        "Start the ingest and the sink on short, placeholder or development secrets (dev only).",
     )
+
+    @model_validator(mode="after")
+    def _two_ports(self) -> IngestSettings:
+        if self.admin_port == self.port:
+            raise ValueError(
+                f"HOOKSTREAM_INGEST_ADMIN_PORT and HOOKSTREAM_INGEST_PORT are both {self.port}:"
+                " the admin endpoints need a port of their own"
+            )
+        return self
 
     @field_validator("intercom_client_secrets", mode="before")
     @classmethod
@@ -473,6 +517,18 @@ def weak_secrets(group: BaseSettings) -> list[str]:
                 if problem:
                     problems.append(f"{variable} {problem}")
     return problems
+
+
+def weak_secrets_refusal(weak: list[str], *, allowed: bool) -> str | None:
+    """Why a service must not start with the `weak` secrets (messages of `weak_secrets`), or
+    None: there are none, or `allowed` (HOOKSTREAM_ALLOW_DEV_SECRETS) says this is a
+    development set-up, which the caller then says in its log."""
+    if not weak or allowed:
+        return None
+    return (
+        "; ".join(weak) + ": use a long random secret (HOOKSTREAM_ALLOW_DEV_SECRETS=true "
+        "accepts it, for local development only)"
+    )
 
 
 def _weakness(secret: str) -> str | None:

@@ -17,7 +17,15 @@ mode, `hookstream topics create` and the worker at start call it);
 `describe_topics(settings)` reports them, and the routed `<prefix>*` topics that exist.
 `TopicAdmin` creates the worker's routed topics on first use (a routes file may name any
 topic, and Intercom has more than a hundred): one admin client per process, an async context
-manager. Every topic is created by the code in this module.
+manager. Every topic is created by the code in this module, and by Faust for its internal
+topics unless `faust_topic_options` turns that off.
+
+HOOKSTREAM_CREATE_TOPICS=false (where Strimzi `KafkaTopic`s own the topics): nothing is
+created. `ensure_topics` and `require_topics` then raise `TopicMissing` naming what is
+missing, and `TopicAdmin.ensure` raises it for a routed topic that does not exist (the
+worker dead-letters the notification as `routed_topic_missing`; `hookstream replay` moves
+it back once the topic exists). A broker that refuses CreateTopics for want of an ACL gives
+`KafkaAccessDenied` (operation, topic, principal), a configuration error, never retried.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from aiokafka.errors import for_code
 
 from hookstream.core import kafka
 from hookstream.core.compat import aiokafka as aiokafka_compat
-from hookstream.core.errors import TopicAdminFailed
+from hookstream.core.errors import KafkaAccessDenied, TopicAdminFailed, TopicMissing
 from hookstream.core.kafka import DEFAULT_CONNECT_TIMEOUT, KafkaConnection, TopicLayout
 from hookstream.core.logs import get_logger
 from hookstream.core.settings import MiB, Settings, TopicSettings
@@ -49,6 +57,10 @@ KEY_CONFIGS = ("cleanup.policy", "retention.ms", "min.insync.replicas", "max.mes
 """Configs `describe` always shows, whether set on the topic or inherited."""
 
 _TOPIC_ALREADY_EXISTS = 36
+_AUTHORIZATION_FAILED = (29, 31)  # TOPIC_ and CLUSTER_AUTHORIZATION_FAILED
+MISSING_RECHECK_SECONDS = 1.0
+"""How long `TopicAdmin` trusts that a topic is missing before it lists the topics again."""
+_CREATE_SETTING = "HOOKSTREAM_CREATE_TOPICS"
 _DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs `config_source`: set on the topic itself
 # The topic admin's requests: attempts and the wait of each (a dead controller or node is
 # found out by the first timeout; the metadata refresh then names a live one).
@@ -127,14 +139,68 @@ async def ensure_topics(
     async with kafka.admin_client(connection, wait_seconds=wait_seconds) as admin:
         existing = await kafka.topic_layouts(admin, wait_seconds=wait_seconds)
         missing = [spec for spec in catalogue if spec.name not in existing]
-        created = await _create(admin, missing, wait_seconds=wait_seconds) if missing else set()
+        if missing and not settings.topics.create:
+            raise _missing([spec.name for spec in missing])
+        created = (
+            await _create(admin, missing, connection, wait_seconds=wait_seconds)
+            if missing
+            else set()
+        )
         if created:
             await _await_metadata(admin, created, wait_seconds=wait_seconds)
     return [EnsuredTopic(spec, spec.name in created) for spec in catalogue]
 
 
+async def require_topics(
+    settings: Settings,
+    names: list[str],
+    *,
+    bootstrap: str | None = None,
+    wait_seconds: float = DEFAULT_CONNECT_TIMEOUT,
+) -> None:
+    """`TopicMissing` naming those of `names` that do not exist (with
+    HOOKSTREAM_CREATE_TOPICS=false, what must exist before a service starts)."""
+    connection = KafkaConnection.from_settings(settings.kafka).with_bootstrap(bootstrap)
+    async with kafka.admin_client(connection, wait_seconds=wait_seconds) as admin:
+        existing = await kafka.topic_layouts(admin, wait_seconds=wait_seconds)
+    missing = [name for name in names if name not in existing]
+    if missing:
+        raise _missing(missing)
+
+
+def faust_topic_options(topics: TopicSettings) -> dict[str, Any]:
+    """A Faust app's settings for its own topics: no leader-election topic (no hookstream
+    agent runs `on_leader`), and no internal topic (a table's changelog) created unless
+    HOOKSTREAM_CREATE_TOPICS allows it."""
+    return {"topic_allow_declare": topics.create, "topic_disable_leader": True}
+
+
+async def restrain_faust(app: Any, settings: Settings) -> None:
+    """Apply `faust_topic_options` to a built Faust app, and with creating off require the
+    internal topics it would have created (its tables' changelogs): `TopicMissing` names
+    them, where Faust would wait for them for ever."""
+    for key, value in faust_topic_options(settings.topics).items():
+        setattr(app.conf, key, value)
+    if not settings.topics.create:
+        changelogs = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
+        await require_topics(settings, changelogs)
+
+
+def _missing(names: list[str]) -> TopicMissing:
+    listed = ", ".join(repr(name) for name in names)
+    return TopicMissing(
+        f"topic {listed} does not exist and {_CREATE_SETTING}=false: create it where the"
+        f" topics are owned (a Strimzi KafkaTopic, k8s/base/topics), or set {_CREATE_SETTING}"
+        "=true"
+    )
+
+
 async def _create(
-    admin: AIOKafkaAdminClient, specs: list[TopicSpec], *, wait_seconds: float
+    admin: AIOKafkaAdminClient,
+    specs: list[TopicSpec],
+    connection: KafkaConnection,
+    *,
+    wait_seconds: float,
 ) -> set[str]:
     new_topics = [
         NewTopic(
@@ -155,6 +221,11 @@ async def _create(
         code = error["error_code"]
         if code == 0:
             created.add(error["topic"])
+        elif code in _AUTHORIZATION_FAILED:
+            denied = kafka.access_denied(
+                for_code(code)(), connection, operation="Create", resource=error["topic"]
+            )
+            raise denied or KafkaAccessDenied(f"cannot create topic {error['topic']!r}")
         elif code != _TOPIC_ALREADY_EXISTS:  # another creator won the race: fine
             message = error.get("error_message") or f"error code {code}"
             raise TopicAdminFailed(
@@ -326,7 +397,9 @@ async def _offsets(
 class TopicAdmin:
     """Creates topics with the settings' partitions, replication and routed-topic configs,
     once each; one admin client, opened and closed as an async context manager (or
-    `start`/`close`: both harmless twice). Raises `TopicAdminFailed`."""
+    `start`/`close`: both harmless twice). With `topics.create` off it creates nothing and
+    `ensure` raises `TopicMissing` for a topic that does not exist. Raises
+    `TopicAdminFailed` (retriable or not) or `KafkaAccessDenied`."""
 
     def __init__(
         self,
@@ -339,12 +412,14 @@ class TopicAdmin:
         self.partitions = topics.partitions
         self.replication = topics.replication
         self.configs = routed_topic_configs(topics)
+        self.create = topics.create
         self._connection = connection
         self._client_id = client_id
         self._wait_seconds = wait_seconds
         self._stack: AsyncExitStack | None = None
         self._client: AIOKafkaAdminClient | None = None
         self._known: set[str] = set()
+        self._missing_since: dict[str, float] = {}
 
     async def start(self) -> None:
         """Connect and learn which topics exist."""
@@ -379,13 +454,18 @@ class TopicAdmin:
         await self.close()
 
     async def ensure(self, name: str) -> None:
-        """Create topic `name` unless it exists (with `_failing_over`)."""
+        """Create topic `name` unless it exists (with `_failing_over`); with creating off,
+        `TopicMissing` unless it exists."""
         if name in self._known:
+            return
+        if not self.create:
+            await self._require(name)
             return
         spec = TopicSpec(name, "routed", self.partitions, self.replication, self.configs)
         client = self._started()
         created = await self._failing_over(
-            lambda: _create(client, [spec], wait_seconds=_ATTEMPT_SECONDS), what=name
+            lambda: _create(client, [spec], self._connection, wait_seconds=_ATTEMPT_SECONDS),
+            what=name,
         )
         if created:
             log.info(
@@ -395,6 +475,24 @@ class TopicAdmin:
                 replication=self.replication,
             )
         self._known.add(name)
+
+    async def _require(self, name: str) -> None:
+        """`TopicMissing` unless `name` exists: the topics are listed again at most once per
+        `MISSING_RECHECK_SECONDS` for a topic found missing (a burst of notifications for it
+        costs one listing), so one created since is found within that time."""
+        now = asyncio.get_running_loop().time()
+        since = self._missing_since.get(name)
+        if since is None or now - since >= MISSING_RECHECK_SECONDS:
+            client = self._started()
+            layouts = await self._failing_over(
+                lambda: kafka.topic_layouts(client, wait_seconds=_ATTEMPT_SECONDS), what=name
+            )
+            self._known |= set(layouts)
+            if name in self._known:
+                self._missing_since.pop(name, None)
+                return
+            self._missing_since[name] = now
+        raise _missing([name])
 
     @property
     def controller_id(self) -> int | None:

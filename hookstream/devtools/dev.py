@@ -109,6 +109,7 @@ class DevLayout:
     data_dir: Path
     kafka_port: int
     ingest_port: int
+    ingest_admin_port: int
     sandbox_port: int
     worker_port: int
     sink_port: int
@@ -133,6 +134,13 @@ class DevLayout:
 )
 @click.option("--kafka-port", type=int, default=localkafka.DEFAULT_PORT, show_default=True)
 @click.option("--ingest-port", type=int, default=8080, show_default=True)
+@click.option(
+    "--ingest-admin-port",
+    type=int,
+    default=8081,
+    show_default=True,
+    help="The ingest's /metrics, /readyz and /docs.",
+)
 @click.option("--sandbox-port", type=int, default=8090, show_default=True)
 @click.option("--worker-port", type=int, default=6066, show_default=True)
 @click.option("--sink-port", type=int, default=6067, show_default=True)
@@ -170,7 +178,7 @@ def dev_command(data_dir: Path, no_status: bool, **ports: int) -> None:
         while not stop_requested:
             if failed := [s.name for s in services if s.process and s.process.poll() is not None]:
                 raise click.ClickException(f"{', '.join(failed)} exited; see {layout.logs}")
-            status.show(read_status(layout.ingest_port, layout.worker_port, layout.sink_port))
+            status.show(read_status(layout.ingest_admin_port, layout.worker_port, layout.sink_port))
             time.sleep(1)
         status.clear()
     finally:
@@ -205,6 +213,7 @@ def _child_env(
         "HOOKSTREAM_SPOOL_PATH": str((layout.data_dir / "spool" / "spool.sqlite3").resolve()),
         "HOOKSTREAM_DATA_DIR": str((layout.data_dir / "faust").resolve()),
         "HOOKSTREAM_INGEST_PORT": str(layout.ingest_port),
+        "HOOKSTREAM_INGEST_ADMIN_PORT": str(layout.ingest_admin_port),
         "HOOKSTREAM_WORKER_WEB_PORT": str(layout.worker_port),
         "HOOKSTREAM_SINK_WEB_PORT": str(layout.sink_port),
     }
@@ -264,6 +273,8 @@ def _print_endpoints(
         f"{s.name:<9} {s.health_url.removesuffix('/healthz')}  (log: {s.log_path})"
         for s in services
     ]
+    admin = layout.url(layout.ingest_admin_port)
+    lines.append(f"{'':<9} admin port {admin}  (/metrics, /readyz, /docs)")
     lines.append(f"intercom  {intercom}")
     lines.append("secrets   development secrets accepted (HOOKSTREAM_ALLOW_DEV_SECRETS=true)")
     send = ["hookstream", "send-webhook", "--url", f"{ingest}/webhooks/intercom"]

@@ -33,9 +33,12 @@ def metric_sum(text: str, family: str, labels: dict[str, str] | None = None) -> 
     return total
 
 
-def read_status(ingest_port: int, worker_port: int, sink_port: int) -> dict[str, float | None]:
-    """The figures of the status line; None where a service did not answer."""
-    ports = {"ingest": ingest_port, "worker": worker_port, "sink": sink_port}
+def read_status(
+    ingest_admin_port: int, worker_port: int, sink_port: int
+) -> dict[str, float | None]:
+    """The figures of the status line, from the ingest's admin port and the worker's and the
+    sink's web ports; None where a service did not answer."""
+    ports = {"ingest": ingest_admin_port, "worker": worker_port, "sink": sink_port}
     pages: dict[str, str | None] = {}
     for name, port in ports.items():
         try:

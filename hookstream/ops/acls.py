@@ -3,7 +3,9 @@
 One principal per service (ingest, worker, sink, operator), each allowed only what its code
 does with the topics, groups and transactional ids the settings name:
 
-    ingest    writes the raw and data-events topics (idempotent producer: Write implies it)
+    ingest    writes the raw and data-events topics (idempotent producer: Write implies it);
+              commits the events of one `POST /events` in one transaction (transactional ids
+              HOOKSTREAM_INGEST_TRANSACTIONAL_ID_PREFIX)
     worker    reads the raw topic in its group; writes routed topics (prefix
               HOOKSTREAM_ROUTE_PREFIX, created when missing) and its dead letters in
               transactions (transactional ids `<worker id>-`); owns Faust's internal topics
@@ -12,6 +14,9 @@ does with the topics, groups and transactional ids the settings name:
               topics (`<sink id>-`)
     operator  describes and reads every hookstream topic, creates the catalogue (`topics
               --create`), replays dead letters to their source (groups `hookstream-replay.`)
+
+With HOOKSTREAM_CREATE_TOPICS=false (the topics owned by Strimzi `KafkaTopic`s) nobody is
+granted Create: no service creates a topic then.
 
 `required_acls` is the one source: `hookstream acls` prints it as `kafka-acls` commands or
 Strimzi `KafkaUser` resources, and the local secure broker creates exactly these.
@@ -24,6 +29,7 @@ from typing import Literal
 
 import click
 import yaml
+from pydantic import ValidationError
 
 from hookstream.core.settings import Settings, load_settings
 from hookstream.core.topics import topic_catalogue
@@ -59,20 +65,27 @@ def required_acls(settings: Settings) -> dict[str, list[Acl]]:
     topics = settings.topics
     catalogue = [spec.name for spec in topic_catalogue(topics)]
     worker_id, sink_id = settings.worker.id, settings.sink.id
-    rw_internal = ("Read", "Write", "Create", "Describe", "DescribeConfigs")
+    create: tuple[str, ...] = ("Create",) if topics.create else ()
+    rw_internal = ("Read", "Write", *create, "Describe", "DescribeConfigs")
     return {
         "ingest": [
             Acl("topic", topics.raw, "literal", ("Write", "Describe")),
             Acl("topic", topics.data_events, "literal", ("Write", "Describe")),
+            Acl(
+                "transactionalId",
+                settings.ingest.transactional_id_prefix,
+                "prefixed",
+                ("Write", "Describe"),
+            ),
         ],
         "worker": [
             *(
-                Acl("topic", n, "literal", ("Create", "Describe", "DescribeConfigs"))
+                Acl("topic", n, "literal", (*create, "Describe", "DescribeConfigs"))
                 for n in catalogue
             ),
             Acl("topic", topics.raw, "literal", ("Read",)),
             Acl("topic", topics.dlq, "literal", ("Write",)),
-            Acl("topic", topics.route_prefix, "prefixed", ("Write", "Create", "Describe")),
+            Acl("topic", topics.route_prefix, "prefixed", ("Write", *create, "Describe")),
             Acl("topic", f"{worker_id}-", "prefixed", rw_internal),
             Acl("group", worker_id, "literal", ("Read", "Describe")),
             Acl("transactionalId", f"{worker_id}-", "prefixed", ("Write", "Describe")),
@@ -85,7 +98,7 @@ def required_acls(settings: Settings) -> dict[str, list[Acl]]:
         ],
         "operator": [
             *(
-                Acl("topic", n, "literal", ("Create", "Describe", "DescribeConfigs", "Read"))
+                Acl("topic", n, "literal", (*create, "Describe", "DescribeConfigs", "Read"))
                 for n in catalogue
             ),
             Acl("topic", topics.raw, "literal", ("Write",)),
@@ -123,15 +136,20 @@ def kafka_acls_commands(
     return lines
 
 
+# Strimzi spells Kafka's `prefixed` pattern `prefix`.
+_STRIMZI_PATTERN: dict[Pattern, str] = {"literal": "literal", "prefixed": "prefix"}
+
+
 def strimzi_users(
     acls: dict[str, list[Acl]], users: dict[str, str], cluster: str, authentication: str
 ) -> str:
-    """Strimzi `KafkaUser` resources (YAML documents), one per service."""
+    """Strimzi `KafkaUser` resources (`kafka.strimzi.io/v1`, as `k8s/` uses; YAML documents),
+    one per service."""
     documents = []
     for service, entries in acls.items():
         documents.append(
             {
-                "apiVersion": "kafka.strimzi.io/v1beta2",
+                "apiVersion": "kafka.strimzi.io/v1",
                 "kind": "KafkaUser",
                 "metadata": {"name": users[service], "labels": {"strimzi.io/cluster": cluster}},
                 "spec": {
@@ -145,7 +163,7 @@ def strimzi_users(
                                     **(
                                         {} if acl.resource_type == "cluster" else {"name": acl.name}
                                     ),
-                                    "patternType": acl.pattern,
+                                    "patternType": _STRIMZI_PATTERN[acl.pattern],
                                 },
                                 "operations": list(acl.operations),
                                 "host": "*",
@@ -185,14 +203,18 @@ def acls_command(
     output: str, user_overrides: tuple[str, ...], strimzi_cluster: str, strimzi_authentication: str
 ) -> None:
     """Print the ACLs each service (ingest, worker, sink, operator) needs, and nothing more,
-    for the current settings (topic names, worker and sink ids, route prefix)."""
+    for the current settings (topic names, worker and sink ids, route prefix; no Create
+    with HOOKSTREAM_CREATE_TOPICS=false)."""
     users = {service: default_user(service) for service in SERVICES}
     for override in user_overrides:
         service, _, name = override.partition("=")
         if service not in users or not name:
             raise click.BadParameter(f"expected SERVICE=NAME with SERVICE in {SERVICES}")
         users[service] = name
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid settings: {exc}") from exc
     acls = required_acls(settings)
     if output == "strimzi":
         click.echo(strimzi_users(acls, users, strimzi_cluster, strimzi_authentication), nl=False)

@@ -36,7 +36,7 @@ from hookstream.core.contract import (
     decode_headers,
 )
 from hookstream.core.errors import ReplayFailed, TopicAdminFailed, TopicNotFound
-from hookstream.core.kafka import KafkaConnection
+from hookstream.core.kafka import KafkaConnection, Needed
 from hookstream.ops.ledger import Ledger, PartitionPass
 
 GROUP_PREFIX = "hookstream-replay."
@@ -168,7 +168,8 @@ async def replay(
     """Move the dead letters of `dlq_topic` that pass `record_filter` (and were not moved
     before by `group`) to their source topic or `target`, up to the end the topic had when the
     run started. `on_move(record, topic)` is called for each (once acknowledged; dry run: when
-    found). Raises `KafkaUnreachable`, `TopicNotFound`, `TopicAdminFailed` or `ReplayFailed`."""
+    found). Raises `KafkaUnreachable`, `KafkaAccessDenied` (a missing ACL, named),
+    `TopicNotFound`, `TopicAdminFailed` or `ReplayFailed`."""
     group = group or default_group(dlq_topic)
     if target == dlq_topic:
         raise ReplayFailed(f"cannot replay {dlq_topic!r} into itself")
@@ -177,6 +178,11 @@ async def replay(
         admin = await stack.enter_async_context(
             kafka.admin_client(connection, wait_seconds=wait_seconds)
         )
+        # A topic this principal may not describe would look missing: name the ACL instead.
+        needed = [Needed("topic", dlq_topic, "Read"), Needed("group", group, "Read")]
+        if target is not None and not dry_run:
+            needed.append(Needed("topic", target, "Write"))
+        await kafka.check_access(connection, needed, wait_seconds=wait_seconds)
         layouts = await kafka.topic_layouts(admin, wait_seconds=wait_seconds)
         if dlq_topic not in layouts:
             raise TopicNotFound(f"dead-letter topic {dlq_topic!r} does not exist")

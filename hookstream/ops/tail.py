@@ -52,8 +52,10 @@ async def tail(
     """Call `on_record` for each record of the topic, in each partition's order, until
     `max_records` or `idle_seconds` (forever when neither is set). `on_ready(partitions)` is
     called once positioned, before the first record. Raises `KafkaUnreachable`,
-    `TopicNotFound` or `TopicAdminFailed`."""
+    `KafkaAccessDenied` (no Read on the topic, named), `TopicNotFound` or `TopicAdminFailed`."""
     async with kafka.admin_client(connection, wait_seconds=wait_seconds) as admin:
+        read = [kafka.Needed("topic", options.topic, "Read")]  # else it would look missing
+        await kafka.check_access(connection, read, wait_seconds=wait_seconds)
         layout = await kafka.require_topic(admin, options.topic, wait_seconds=wait_seconds)
     chosen = list(options.partitions) or list(range(layout.partitions))
     unknown = sorted(set(chosen) - set(range(layout.partitions)))

@@ -54,7 +54,7 @@ async def test_a_damaged_spool_is_set_aside_and_the_ingest_starts_fresh(
             body = notification()
             response = await client.post(URL, content=body, headers=signed_headers(body))
             assert response.json()["durable_in"] == "spool"
-        before = _corrupt_total((await client.get("/metrics")).text)
+        before = _corrupt_total((await client.admin.get("/metrics")).text)
     spool_file = tmp_path / "spool.0.sqlite3"
     assert not spool_file.with_name(spool_file.name + "-wal").exists(), "closed cleanly"
     damage(spool_file)
@@ -62,13 +62,13 @@ async def test_a_damaged_spool_is_set_aside_and_the_ingest_starts_fresh(
 
     with capture_logs() as logs:
         async with ingest_client(settings) as client:
-            ready = (await client.get("/readyz")).json()
+            ready = (await client.admin.get("/readyz")).json()
             assert ready["spool_depth"] == 0, "a fresh spool"
-            metrics = (await client.get("/metrics")).text
+            metrics = (await client.admin.get("/metrics")).text
             body = notification()
             response = await client.post(URL, content=body, headers=signed_headers(body))
             assert response.status_code == 200, response.text
-            assert (await client.get("/readyz")).json()["spool_depth"] == 1
+            assert (await client.admin.get("/readyz")).json()["spool_depth"] == 1
 
     said = [e for e in logs if e["event"] == "spool_corrupt_set_aside"]
     assert len(said) == 1, logs

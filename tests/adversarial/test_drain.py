@@ -91,7 +91,8 @@ async def test_drain_failing_on_the_disk_recovers_and_delivers_everything(
         assert len(failed) >= 2, "each failure is logged, and the drain is restarted"
         assert failed[0]["log_level"] == "error"
         assert failed[1]["retry_in_seconds"] > failed[0]["retry_in_seconds"], "it backs off"
-        health = (await client.get("/healthz")).json()
+        assert (await client.get("/healthz")).json() == {"status": "unhealthy"}  # bare
+        health = (await client.admin.get("/healthz")).json()  # the admin port says why
         assert health["status"] == "unhealthy"
         assert "spool drain has failed" in health["reason"]
         failing_for = float(health["reason"].split("for ")[1].split(" s")[0])
@@ -99,7 +100,7 @@ async def test_drain_failing_on_the_disk_recovers_and_delivers_everything(
         with sqlite3.connect(tmp_path / "spool.0.sqlite3") as db:
             (kept,) = db.execute("SELECT COUNT(*) FROM spool").fetchone()
         assert kept == len(during), "nothing is lost while the drain fails"
-        metrics = (await client.get("/metrics")).text
+        metrics = (await client.admin.get("/metrics")).text
         assert "hookstream_ingest_spool_drain_failures_total" in metrics
 
         faults.failing = set()

@@ -1,6 +1,6 @@
 """Careless secrets: a blank one is unset (never a password that a blank header matches), and
-the ingest refuses to start on a short, placeholder or development secret unless told it is
-a development set-up, which it then says."""
+the ingest and the sink refuse to start on a short, placeholder or development secret unless
+told it is a development set-up (dev mode, compose), which they then say."""
 
 from __future__ import annotations
 
@@ -128,3 +128,27 @@ async def test_dev_secrets_are_accepted_when_allowed_and_said_at_start(tmp_path:
         "HOOKSTREAM_API_TOKEN is a development default",
     ]
     assert SECRET not in str(logs)
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("sandbox-token", "is a development default"),
+        ("REPLACE_ME_intercom_access_token", "is a placeholder"),
+        ("changeme", "is a placeholder"),
+        ("dG9rOjEyMzQ=", "is shorter than 16 bytes"),
+    ],
+)
+def test_the_sink_refuses_to_start_on_a_weak_access_token_and_names_it(
+    value: str, why: str, tmp_path: Path
+) -> None:
+    env = {
+        "INTERCOM_ACCESS_TOKEN": value,
+        "HOOKSTREAM_SECRETS_DIR": str(tmp_path),
+        "HOOKSTREAM_ALLOW_DEV_SECRETS": "false",
+    }
+    result = CliRunner().invoke(main, ["sink"], env=env)
+    assert result.exit_code == 2, result.output
+    assert f"INTERCOM_ACCESS_TOKEN {why}" in result.output
+    assert "HOOKSTREAM_ALLOW_DEV_SECRETS" in result.output  # how dev mode and compose start
+    assert value not in result.output, "no secret is shown"

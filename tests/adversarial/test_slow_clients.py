@@ -1,13 +1,13 @@
 """Slow clients against a real uvicorn ingest: a body that does not arrive within the
 deadline is answered 408 (JSON), requests past the process's cap get a fast 503 with
-Retry-After, and signed webhooks keep being answered 200 meanwhile."""
+Retry-After, and signed webhooks keep being answered 200 meanwhile; at full size (300 slow
+senders and 100 unsigned 1 MiB bodies at once) the process's memory stays bounded."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
+import contextlib
+import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,8 +17,14 @@ import httpx
 import orjson
 import pytest
 
-from hookstream.devtools import localkafka
-from tests.support.ingest import SECRET, notification, signed_headers
+from hookstream.core.settings import MiB
+from tests.support.ingest import (
+    IngestProcess,
+    notification,
+    process_env,
+    signed_headers,
+    start_ingest,
+)
 
 NO_KAFKA = "127.0.0.1:9"  # refuses connections: webhooks are made durable in the spool
 DEADLINE = 2.0
@@ -33,40 +39,29 @@ class Answer:
     seconds: float
 
 
+@contextlib.contextmanager
+def running_ingest(tmp_path: Path, cap: int) -> Iterator[IngestProcess]:
+    """An ingest without Kafka (webhooks go to its spool), with the test's body deadline and
+    a cap of `cap` requests in flight."""
+    env = process_env(
+        NO_KAFKA,
+        tmp_path,
+        HOOKSTREAM_BODY_TIMEOUT_SECONDS=str(DEADLINE),
+        HOOKSTREAM_INGEST_MAX_CONCURRENCY=str(cap),
+        HOOKSTREAM_LOG_LEVEL="warning",
+    )
+    ingest = start_ingest(env, tmp_path / "ingest.log")
+    try:
+        yield ingest
+    finally:
+        ingest.process.terminate()
+        ingest.process.wait(30)
+
+
 @pytest.fixture
 def ingest_url(tmp_path: Path) -> Iterator[str]:
-    port = localkafka.free_port()
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": NO_KAFKA,
-        "INTERCOM_CLIENT_SECRET": SECRET,
-        "HOOKSTREAM_SPOOL_PATH": str(tmp_path / "spool.sqlite3"),
-        "HOOKSTREAM_BODY_TIMEOUT_SECONDS": str(DEADLINE),
-        "HOOKSTREAM_INGEST_MAX_CONCURRENCY": str(CAP),
-        "HOOKSTREAM_LOG_LEVEL": "warning",
-    }
-    with (tmp_path / "ingest.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hookstream.cli", "ingest", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError((tmp_path / "ingest.log").read_text())
-        yield url
-    finally:
-        process.terminate()
-        process.wait(30)
+    with running_ingest(tmp_path, CAP) as ingest:
+        yield ingest.url
 
 
 _TIMER_RESOLUTION_SECONDS = 0.001
@@ -102,9 +97,32 @@ async def slow_sender(url: str, trickle_every: float = 0.5) -> Answer:
         writer.close()
 
 
-async def slow_senders(url: str, count: int) -> list[Answer]:
+async def slow_senders(url: str, count: int, trickle_every: float = 0.5) -> list[Answer]:
     """`count` slow senders at once; their answers."""
-    return list(await asyncio.gather(*(slow_sender(url) for _ in range(count))))
+    senders = (slow_sender(url, trickle_every) for _ in range(count))
+    return list(await asyncio.gather(*senders))
+
+
+async def unsigned_posts(url: str, count: int, size: int) -> list[int]:
+    """`count` webhooks of `size` bytes at once, with a signature that does not match; the
+    statuses."""
+    body = b'{"type": "notification_event", "padding": "' + b"x" * (size - 45) + b'"}'
+    assert len(body) == size
+    headers = {"Content-Type": "application/json", "X-Hub-Signature": "sha1=" + "0" * 40}
+    limits = httpx.Limits(max_connections=count)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        posts = (
+            client.post("/webhooks/intercom", content=body, headers=headers) for _ in range(count)
+        )
+        return [response.status_code for response in await asyncio.gather(*posts)]
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident memory so far (Linux: VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for process {pid}")
 
 
 async def signed_webhooks(url: str, until: asyncio.Future[object]) -> list[Answer]:
@@ -170,3 +188,31 @@ async def test_past_the_cap_requests_get_a_fast_503_with_retry_after(ingest_url:
             "/webhooks/intercom", content=body, headers=signed_headers(body)
         )
         assert response.status_code == 200, "served again once the slow ones are gone"
+
+
+async def test_at_full_size_memory_stays_bounded_and_signed_webhooks_get_200(
+    tmp_path: Path,
+) -> None:
+    """The issue's figures: 300 senders trickling a byte a second and 100 unsigned 1 MiB
+    bodies at once, against one ingest process under the default cap of 1,000."""
+    with running_ingest(tmp_path, 1000) as ingest:
+        slow = asyncio.ensure_future(slow_senders(ingest.url, 300, trickle_every=1.0))
+        unsigned = asyncio.ensure_future(unsigned_posts(ingest.url, 100, MiB))
+        both = asyncio.gather(slow, unsigned)
+        valid = await signed_webhooks(ingest.url, both)
+        slow_answers, unsigned_statuses = await both
+        peak = peak_rss_mib(ingest.process.pid)
+
+    assert [a.status for a in slow_answers] == [408] * 300
+    assert max(a.seconds for a in slow_answers) < DEADLINE + 2
+    assert unsigned_statuses == [401] * 100
+    assert {a.status for a in valid} == {200}
+    assert len(valid) >= 10
+    assert peak < 512, f"peak RSS {peak:.0f} MiB"
+    p99 = statistics.quantiles([a.seconds for a in valid], n=100)[98]
+    print(
+        f"\n300 slow senders (1 byte/s) all 408 after {min(a.seconds for a in slow_answers):.2f}-"
+        f"{max(a.seconds for a in slow_answers):.2f} s; 100 unsigned 1 MiB posts all 401; "
+        f"{len(valid)} signed webhooks meanwhile, all 200, p99 {p99 * 1000:.0f} ms; "
+        f"ingest peak RSS {peak:.0f} MiB"
+    )

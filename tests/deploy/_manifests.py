@@ -168,24 +168,59 @@ def container_env(rendered: Rendered, container: Doc) -> dict[str, str]:
     return env
 
 
-def mounted_secret_items(workload: Doc, container: Doc) -> dict[str, str]:
-    """For the Secret volume mounted at HOOKSTREAM_SECRETS_DIR: file name -> Secret key."""
+def _secret_sources(volume: Doc) -> list[Doc]:
+    """The Secret sources of a volume: its `secret`, or the `secret`s its `projected` holds
+    (each with `secretName` or `name`, `items` and `optional`)."""
+    if "secret" in volume:
+        return [volume["secret"]]
+    sources = volume.get("projected", {}).get("sources", [])
+    return [source["secret"] for source in sources if "secret" in source]
+
+
+def _secrets_dir_volume(workload: Doc, container: Doc) -> tuple[str, Doc] | None:
+    """(mount path, volume) of the projected volume of settings files (the secrets directory:
+    `hookstream-secrets` and the KafkaUser's Secret)."""
     volumes = {volume["name"]: volume for volume in pod_spec(workload).get("volumes", [])}
-    items: dict[str, str] = {}
     for mount in container.get("volumeMounts", []):
-        secret = volumes.get(mount["name"], {}).get("secret")
-        if secret is not None:
-            assert secret["secretName"].startswith(SECRET_NAME)
-            items.update({item["path"]: item["key"] for item in secret["items"]})
-    return items
+        volume = volumes.get(mount["name"], {})
+        if "projected" in volume:
+            return str(mount["mountPath"]), volume
+    return None
+
+
+def mounted_secret_sources(
+    workload: Doc, container: Doc, *, optional: bool | None = None
+) -> dict[str, tuple[str, str]]:
+    """For the secrets directory: file name -> (Secret name, key); only the optional items,
+    or only the required ones, when `optional` says so."""
+    found = _secrets_dir_volume(workload, container)
+    if found is None:
+        return {}
+    return {
+        item["path"]: (secret.get("secretName") or secret["name"], item["key"])
+        for secret in _secret_sources(found[1])
+        if optional is None or bool(secret.get("optional", False)) == optional
+        for item in secret["items"]
+    }
+
+
+def mounted_secret_items(
+    workload: Doc, container: Doc, *, optional: bool | None = None
+) -> dict[str, str]:
+    """For `hookstream-secrets` in the secrets directory: file name -> Secret key (only the
+    optional items, or only the required ones, when `optional` says so)."""
+    return {
+        path: key
+        for path, (secret, key) in mounted_secret_sources(
+            workload, container, optional=optional
+        ).items()
+        if secret.startswith(SECRET_NAME)
+    }
 
 
 def secrets_dir_mount(workload: Doc, container: Doc) -> str | None:
-    volumes = {volume["name"]: volume for volume in pod_spec(workload).get("volumes", [])}
-    for mount in container.get("volumeMounts", []):
-        if "secret" in volumes.get(mount["name"], {}):
-            return str(mount["mountPath"])
-    return None
+    found = _secrets_dir_volume(workload, container)
+    return None if found is None else found[0]
 
 
 def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:

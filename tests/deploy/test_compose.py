@@ -124,6 +124,10 @@ def test_each_service_environment_loads_as_settings(
     if name == "ingest":
         assert settings.ingest.client_secrets
         assert settings.ingest.host == "0.0.0.0"
+        ports = {entry.rsplit(":", 1)[1] for entry in compose()["services"][name]["ports"]}
+        assert ports == {str(settings.ingest.port), str(settings.ingest.admin_port)}
+    if name in {"ingest", "sink"}:  # the development defaults start, and say so
+        assert settings.ingest.allow_dev_secrets is True
     if name == "sink":
         assert settings.sink.intercom_base_url == "http://sandbox:8090"
         assert settings.sink.intercom_access_token is not None

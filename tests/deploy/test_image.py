@@ -247,6 +247,7 @@ def test_ingest_and_worker_in_the_image_take_a_webhook_to_its_routed_topic(
     name, root = container
     suffix = uuid.uuid4().hex[:8]
     ingest_port, worker_port = localkafka.free_port(), localkafka.free_port()
+    admin_port = localkafka.free_port()
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "INTERCOM_CLIENT_SECRET": SECRET,
@@ -256,6 +257,7 @@ def test_ingest_and_worker_in_the_image_take_a_webhook_to_its_routed_topic(
         "HOOKSTREAM_WORKER_ID": f"image-{suffix}",
         "HOOKSTREAM_TOPIC_PARTITIONS": "1",
         "HOOKSTREAM_INGEST_PORT": str(ingest_port),
+        "HOOKSTREAM_INGEST_ADMIN_PORT": str(admin_port),
         "HOOKSTREAM_WORKER_WEB_PORT": str(worker_port),
     }
     declared = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -279,7 +281,7 @@ def test_ingest_and_worker_in_the_image_take_a_webhook_to_its_routed_topic(
             timeout=30,
         )
         assert answer.status_code == 200, answer.text
-        metrics = httpx.get(f"http://127.0.0.1:{ingest_port}/metrics").text
+        metrics = httpx.get(f"http://127.0.0.1:{admin_port}/metrics").text
         assert 'hookstream_build_info{python="3.11' in metrics
         assert f'version="{VERSION}"' in metrics
         raw = asyncio.run(read_topic(kafka_bootstrap, env["HOOKSTREAM_RAW_TOPIC"], expect=1))

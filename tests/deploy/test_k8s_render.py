@@ -18,7 +18,9 @@ from tests.deploy._manifests import SCHEMAS, Doc, Rendered, run, tool
 # apiVersion/kind -> the vendored schema (k8s/schemas/README.md says where each comes from).
 CRD_SCHEMAS = {
     ("kafka.strimzi.io/v1", "KafkaTopic"): "kafka.strimzi.io/kafkatopic_v1.json",
+    ("kafka.strimzi.io/v1", "KafkaUser"): "kafka.strimzi.io/kafkauser_v1.json",
     ("keda.sh/v1alpha1", "ScaledObject"): "keda.sh/scaledobject_v1alpha1.json",
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): "keda.sh/triggerauthentication_v1alpha1.json",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "monitoring.coreos.com/servicemonitor_v1.json",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "monitoring.coreos.com/prometheusrule_v1.json",
 }
@@ -85,6 +87,8 @@ def test_crd_instances_validate_against_their_published_schemas(rendered: Render
     ("kind", "name", "breakage"),
     [
         ("KafkaTopic", "intercom.notifications", {"spec": {"partitions": 0}}),
+        ("KafkaUser", "hookstream-worker", {"spec": {"authentication": {"type": "scram"}}}),
+        ("TriggerAuthentication", "hookstream-sink-kafka", {"spec": {"env": [{"name": "x"}]}}),
         ("ScaledObject", "hookstream-worker", {"spec": {"maxReplicas": 12}}),
         ("ServiceMonitor", "hookstream", {"spec": {"endpoints": [{"scheme": "ftp"}]}}),
         ("PrometheusRule", "hookstream", {"spec": {"groups": [{"rules": [{"alert": "x"}]}]}}),

@@ -124,7 +124,10 @@ def test_pipeline_topics_have_the_configs_hookstream_creates_them_with(
 ) -> None:
     # hookstream.core.topics is what `hookstream topics create` and the services use where no
     # operator manages the topics; Strimzi must give them the same configs.
-    settings = settings_from(rendered.hookstream_config(), monkeypatch)
+    worker_env = container_env(rendered, main_container(rendered.workload("worker")))
+    # the password is a file of the KafkaUser's Secret in the pod, not in the environment
+    worker_env |= {"HOOKSTREAM_SECRETS_DIR": "", "KAFKA_SASL_PASSWORD": "x"}
+    settings = settings_from(worker_env, monkeypatch)
     topics = rendered.topics()
     for spec in topic_catalogue(settings.topics):
         kafka_topic = topics[spec.name]["spec"]

@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from hookstream.ingest.app import secrets_refusal
 from tests.deploy._manifests import (
     K8S,
     REPO,
@@ -20,6 +21,7 @@ from tests.deploy._manifests import (
     load_yaml,
     main_container,
     mounted_secret_items,
+    mounted_secret_sources,
     pod_spec,
     secret_setting_names,
     secrets_dir_mount,
@@ -104,17 +106,55 @@ def test_ingest_is_a_statefulset_with_a_persistent_spool_per_replica(rendered: R
     assert capacity >= 2 * int(env["HOOKSTREAM_SPOOL_MAX_BYTES"])
 
 
-def test_ingest_probes_readiness_on_readyz_and_liveness_on_healthz(rendered: Rendered) -> None:
+def test_ingest_probes_readiness_on_its_admin_port_and_liveness_on_its_webhook_port(
+    rendered: Rendered,
+) -> None:
     container = main_container(rendered.workload("ingest"))
     env = container_env(rendered, container)
-    (port,) = container["ports"]
-    assert port["containerPort"] == int(env["HOOKSTREAM_INGEST_PORT"])
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert ports == {
+        "http": int(env["HOOKSTREAM_INGEST_PORT"]),
+        "admin": int(env["HOOKSTREAM_INGEST_ADMIN_PORT"]),
+    }
     readiness = container["readinessProbe"]["httpGet"]
     liveness = container["livenessProbe"]["httpGet"]
-    assert readiness["path"].split("?")[0] == "/readyz"
-    assert liveness["path"] == "/healthz"
-    assert readiness["port"] == liveness["port"] == port["name"]
+    assert readiness == {"path": "/readyz?allow_spool=true", "port": "admin"}
+    assert liveness == container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert env["HOOKSTREAM_INGEST_HOST"] == "0.0.0.0"
+
+
+def test_the_ingest_services_expose_the_webhook_port_and_scrape_the_admin_port(
+    rendered: Rendered,
+) -> None:
+    public = rendered.one("Service", "hookstream-ingest")
+    assert [port["targetPort"] for port in public["spec"]["ports"]] == ["http"]
+    headless = rendered.one("Service", "hookstream-ingest-headless")
+    assert [(port["name"], port["targetPort"]) for port in headless["spec"]["ports"]] == [
+        ("metrics", "admin")
+    ]
+
+
+def test_the_ingress_routes_only_the_webhook_to_the_webhook_port(
+    rendered: Rendered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (ingress,) = rendered.of_kind("Ingress")
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    paths = [path for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]]
+    assert [(path["path"], path["pathType"]) for path in paths] == [("/webhooks/intercom", "Exact")]
+    backend = paths[0]["backend"]["service"]
+    assert backend == {"name": "hookstream-ingest", "port": {"name": "http"}}
+    annotations = ingress["metadata"]["annotations"]
+    prefix = "nginx.ingress.kubernetes.io/"
+    # nginx refuses what the ingest would refuse: a body over HOOKSTREAM_MAX_BODY_BYTES
+    env = container_env(rendered, main_container(rendered.workload("ingest")))
+    env.pop("HOOKSTREAM_SECRETS_DIR")  # the pod's; no secret matters here, but SASL_SSL
+    env["KAFKA_SASL_PASSWORD"] = "the-kafka-user-password"  # needs a password to validate
+    max_body = settings_from(env, monkeypatch).topics.max_body_bytes
+    size = annotations[prefix + "proxy-body-size"]  # nginx's k, m, g are 1024-based
+    assert _bytes(size[:-1] + size[-1].upper() + "i") == max_body
+    # and waits on a pod no longer than Intercom waits for an answer (5 s)
+    for timeout in ("proxy-read-timeout", "proxy-send-timeout", "proxy-connect-timeout"):
+        assert 0 < int(annotations[prefix + timeout]) <= 5, timeout
 
 
 def test_ingest_drains_before_it_can_be_killed(rendered: Rendered) -> None:
@@ -195,18 +235,24 @@ def test_every_variable_given_to_a_container_is_a_setting(rendered: Rendered) ->
         for container in containers(workload):
             unknown = set(container_env(rendered, container)) - known
             assert not unknown, (container["name"], unknown)
-            assert not set(mounted_secret_items(workload, container)) - known
+            assert not set(mounted_secret_sources(workload, container)) - known
 
 
 def test_secrets_are_mounted_as_files_the_settings_read(rendered: Rendered) -> None:
     secret_names = secret_setting_names()
     mounted = {
-        component_of(workload): set(mounted_secret_items(workload, main_container(workload)))
+        component_of(workload): set(mounted_secret_sources(workload, main_container(workload)))
         for workload in rendered.workloads()
     }
-    assert mounted["ingest"] == {"INTERCOM_CLIENT_SECRET", "HOOKSTREAM_API_TOKEN"}
-    assert mounted["sink"] == {"INTERCOM_ACCESS_TOKEN"}
-    assert mounted["worker"] == set()
+    password = "KAFKA_SASL_PASSWORD"  # from the service's KafkaUser Secret
+    assert mounted["ingest"] == {
+        "INTERCOM_CLIENT_SECRET",
+        "INTERCOM_CLIENT_SECRETS",
+        "HOOKSTREAM_API_TOKEN",
+        password,
+    }
+    assert mounted["sink"] == {"INTERCOM_ACCESS_TOKEN", password}
+    assert mounted["worker"] == {password}
     for workload in rendered.workloads():
         container = main_container(workload)
         env = container_env(rendered, container)
@@ -227,12 +273,22 @@ def test_each_service_loads_its_settings_from_what_the_pod_gets(
     container = main_container(workload)
     env = container_env(rendered, container)
     secrets = rendered.secret_values() or _example_secret_values()
+    # What the User Operator writes into the KafkaUser's Secret, which the pod mounts
+    user_secret = {"password": f"scram-password-of-{component}"}
     if "HOOKSTREAM_SECRETS_DIR" in env:
-        for path, key in mounted_secret_items(workload, container).items():
-            (tmp_path / path).write_text(secrets[key])
+        for path, (name, key) in mounted_secret_sources(workload, container).items():
+            if not name.startswith("hookstream-secrets"):
+                (tmp_path / path).write_text(user_secret[key])
+            elif key in secrets:  # an optional key the Secret lacks is no file (as the kubelet)
+                (tmp_path / path).write_text(secrets[key])
         env["HOOKSTREAM_SECRETS_DIR"] = str(tmp_path)
     settings = settings_from(env, monkeypatch)
     assert settings.kafka.bootstrap_servers == env["KAFKA_BOOTSTRAP_SERVERS"]
+    assert settings.kafka.security_protocol == "SASL_SSL"
+    assert settings.kafka.sasl_username == f"hookstream-{component}"
+    assert settings.kafka.sasl_password is not None
+    assert settings.kafka.sasl_password.get_secret_value() == user_secret["password"]
+    assert str(settings.kafka.ssl_ca_file) in _mounted_files(workload, container)
     if component == "ingest":
         assert settings.ingest.client_secrets == [secrets["INTERCOM_CLIENT_SECRET"].encode()]
         assert settings.ingest.api_token is not None
@@ -244,6 +300,46 @@ def test_each_service_loads_its_settings_from_what_the_pod_gets(
         )
         expected = "http://hookstream-sandbox:8090" if rendered.overlay == "dev" else None
         assert settings.sink.intercom_api_base_url == expected
+
+
+def _mounted_files(workload: Doc, container: Doc) -> set[str]:
+    """The paths of the files of every Secret volume mounted in `container`."""
+    volumes = {volume["name"]: volume for volume in pod_spec(workload)["volumes"]}
+    return {
+        f"{mount['mountPath']}/{item['path']}"
+        for mount in container["volumeMounts"]
+        for item in volumes.get(mount["name"], {}).get("secret", {}).get("items", [])
+    }
+
+
+def test_ingest_needs_only_the_client_secret_and_takes_rotation_secrets_from_the_secret(
+    rendered: Rendered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workload = rendered.workload("ingest")
+    container = main_container(workload)
+    assert mounted_secret_items(workload, container, optional=False) == {
+        "INTERCOM_CLIENT_SECRET": "INTERCOM_CLIENT_SECRET"
+    }
+    optional = mounted_secret_items(workload, container, optional=True)
+    assert optional == {
+        "INTERCOM_CLIENT_SECRETS": "INTERCOM_CLIENT_SECRETS",
+        "HOOKSTREAM_API_TOKEN": "HOOKSTREAM_API_TOKEN",
+    }
+    # A Secret with the current client secret, the next two (a rotation under way), no token:
+    # what the pod's files give the settings, edited in the Secret only.
+    current, rotation = "k3J9-vQ2x-Lm8P-zT4r", "n3xt-s3cr3t-0001-aaaa,n3xt-s3cr3t-0002-bbbb"
+    secret = {"INTERCOM_CLIENT_SECRET": current, "INTERCOM_CLIENT_SECRETS": rotation}
+    for path, (name, key) in mounted_secret_sources(workload, container).items():
+        if not name.startswith("hookstream-secrets"):  # the KafkaUser's password
+            (tmp_path / path).write_text("scram-password-of-ingest")
+        elif key in secret:
+            (tmp_path / path).write_text(secret[key] + "\n")
+    env = container_env(rendered, container) | {"HOOKSTREAM_SECRETS_DIR": str(tmp_path)}
+    settings = settings_from(env, monkeypatch)
+    expected = [current, *rotation.split(",")]
+    assert settings.ingest.client_secrets == [value.encode() for value in expected]
+    assert settings.ingest.api_token is None
+    assert secrets_refusal(settings) is None, "the ingest starts without the /events token"
 
 
 def _example_secret_values() -> dict[str, str]:

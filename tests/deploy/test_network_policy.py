@@ -102,7 +102,9 @@ BROKER = Pod("kafka", {"strimzi.io/kind": "Kafka"})
 STRANGER = Pod("default", {"app": "anything"})
 INTERCOM = Address("52.20.30.40")  # a public address, as api.intercom.io resolves to
 PRIVATE = Address("10.1.2.3")
-METRICS_PORTS = {"ingest": 8080, "worker": 6066, "sink": 6067}
+METRICS_PORTS = {"ingest": 8081, "worker": 6066, "sink": 6067}
+WEBHOOK_PORT = 8080
+EVENTS_PRODUCER = Pod("shop", {"app": "checkout", "hookstream.io/events-producer": "true"})
 
 
 def test_every_pod_is_isolated_in_both_directions(rendered: Rendered) -> None:
@@ -116,9 +118,30 @@ def test_webhooks_reach_the_ingest_only_through_the_ingress_controller(
 ) -> None:
     pods = _pods(rendered)
     ingest = pods["ingest"]
-    assert allowed(rendered, "Ingress", ingest, INGRESS_CONTROLLER, 8080)
+    assert allowed(rendered, "Ingress", ingest, INGRESS_CONTROLLER, WEBHOOK_PORT)
+    assert not allowed(rendered, "Ingress", ingest, INGRESS_CONTROLLER, METRICS_PORTS["ingest"])
     assert not allowed(rendered, "Ingress", ingest, INGRESS_CONTROLLER, 6066)
-    assert not allowed(rendered, "Ingress", ingest, pods["worker"], 8080)
+    assert not allowed(rendered, "Ingress", ingest, pods["worker"], WEBHOOK_PORT)
+
+
+def test_producers_labelled_so_reach_the_webhook_port_and_not_the_admin_port(
+    rendered: Rendered,
+) -> None:
+    ingest = _pods(rendered)["ingest"]
+    assert allowed(rendered, "Ingress", ingest, EVENTS_PRODUCER, WEBHOOK_PORT)
+    assert not allowed(rendered, "Ingress", ingest, EVENTS_PRODUCER, METRICS_PORTS["ingest"])
+    assert not allowed(rendered, "Ingress", ingest, STRANGER, WEBHOOK_PORT)
+
+
+def test_the_ingest_admin_port_is_reached_from_the_monitoring_namespace_only(
+    rendered: Rendered,
+) -> None:
+    ingest = _pods(rendered)["ingest"]
+    admin = METRICS_PORTS["ingest"]
+    assert allowed(rendered, "Ingress", ingest, PROMETHEUS, admin)
+    assert not allowed(rendered, "Ingress", ingest, PROMETHEUS, WEBHOOK_PORT)
+    for peer in (INGRESS_CONTROLLER, STRANGER, EVENTS_PRODUCER, Pod(rendered.namespace, {})):
+        assert not allowed(rendered, "Ingress", ingest, peer, admin), peer
 
 
 @pytest.mark.parametrize("component", ["ingest", "worker", "sink"])

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,6 +21,7 @@ from tests.support.ingest import (
     notification,
     readiness_once_drained,
     signed_headers,
+    start_ingest,
 )
 from tests.support.kafka import read_topic, unique_name
 
@@ -56,10 +55,10 @@ async def test_broker_down_webhooks_are_spooled_fast_then_all_reach_kafka(
             via[response.json()["durable_in"]] += 1
         assert max(latencies) < 0.5, f"slowest answer {max(latencies):.3f}s"
         assert via == {"spool": len(during)}
-        not_ready = await client.get("/readyz")
+        not_ready = await client.admin.get("/readyz")
         assert not_ready.status_code == 503
         assert not_ready.json()["spool_depth"] == len(during)
-        assert (await client.get("/readyz?allow_spool=true")).status_code == 200
+        assert (await client.admin.get("/readyz?allow_spool=true")).status_code == 200
 
         localkafka.start(port=_broker_port(bootstrap), data_dir=data_dir)
         await readiness_once_drained(client)
@@ -97,28 +96,9 @@ async def test_broker_down_and_spool_full_answers_503(
         assert 200 in statuses
         assert statuses[-1] == 503
         assert statuses == sorted(statuses), "once full, it stays full while Kafka is away"
-        ready = await client.get("/readyz?allow_spool=true")
+        ready = await client.admin.get("/readyz?allow_spool=true")
         assert ready.status_code == 503
         assert ready.json()["spool_has_room"] is False
-
-
-def _start_ingest(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hookstream.cli", "ingest", "--port", str(port)],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError(f"ingest did not start: {log.read_text()}")
 
 
 async def test_killed_ingest_drains_its_spooled_backlog_after_restart(
@@ -126,7 +106,7 @@ async def test_killed_ingest_drains_its_spooled_backlog_after_restart(
 ) -> None:
     bootstrap, data_dir = private_broker
     raw_topic = unique_name("it.raw")
-    port = localkafka.free_port()
+    ports = {"port": localkafka.free_port(), "admin_port": localkafka.free_port()}
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -136,10 +116,10 @@ async def test_killed_ingest_drains_its_spooled_backlog_after_restart(
         "HOOKSTREAM_LOG_FORMAT": "json",
     }
     localkafka.stop(data_dir)
-    ingest = _start_ingest(env, port, tmp_path / "ingest.log")
+    ingest = start_ingest(env, tmp_path / "ingest.log", **ports).process
     bodies = [notification() for _ in range(40)]
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['port']}") as client:
             for body in bodies:
                 response = await client.post(URL, content=body, headers=signed_headers(body))
                 assert response.status_code == 200
@@ -149,7 +129,7 @@ async def test_killed_ingest_drains_its_spooled_backlog_after_restart(
         ingest.wait()
 
     localkafka.start(port=_broker_port(bootstrap), data_dir=data_dir)
-    ingest = _start_ingest(env, port, tmp_path / "ingest.log")
+    ingest = start_ingest(env, tmp_path / "ingest.log", **ports).process
     try:
         records = await read_topic(bootstrap, raw_topic, expect=len(bodies), wait_seconds=60)
     finally:

@@ -59,7 +59,7 @@ async def test_a_record_too_large_for_the_topic_is_quarantined_and_delivered_aft
             response = await client.post(URL, content=body, headers=signed_headers(body))
             answers.append((response.status_code, response.json()["durable_in"]))
         ready = await readiness_once_drained(client, within=30)
-        metrics = (await client.get("/metrics")).text
+        metrics = (await client.admin.get("/metrics")).text
     assert answers[1] == (200, "spool")
     assert all(status == 200 for status, _via in answers)
     assert ready["quarantined"] == 1

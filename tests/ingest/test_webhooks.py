@@ -62,7 +62,7 @@ async def test_a_body_at_the_limit_reaches_the_raw_topic(
         assert response.status_code == 200, response.text
         records = await read_topic(kafka_bootstrap, settings.topics.raw, expect=1)
         assert {r.value for r in records} == {body}  # twice if a slow ack had it spooled too
-        assert (await client.get("/readyz")).json()["kafka"] == "up"
+        assert (await client.admin.get("/readyz")).json()["kafka"] == "up"
 
 
 SAMPLES = sorted(p.name for p in EXAMPLES.glob("*.json"))
@@ -130,12 +130,12 @@ async def test_head_validates_the_url_and_health_endpoints_answer(
     async with ingest_client(settings) as client:
         assert (await client.head(URL)).status_code == 200
         assert (await client.get("/healthz")).json() == {"status": "ok"}
-        ready = await client.get("/readyz")
+        ready = await client.admin.get("/readyz")
         assert ready.status_code == 200
         assert ready.json()["kafka"] == "up"
         body = notification()
         await client.post(URL, content=body, headers=signed_headers(body))
-        metrics = (await client.get("/metrics")).text
+        metrics = (await client.admin.get("/metrics")).text
     assert 'hookstream_ingest_requests_total{endpoint="/webhooks/intercom",outcome="accepted"}' in (
         metrics
     )

@@ -58,9 +58,8 @@ def _wait_for_line(log: Path, pattern: str, process: subprocess.Popen[bytes]) ->
 
 def test_dev_mode_runs_the_pipeline_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     data_dir = tmp_path / "devdata"
-    ports = {
-        name: localkafka.free_port() for name in ("kafka", "ingest", "sandbox", "worker", "sink")
-    }
+    names = ("kafka", "ingest", "ingest-admin", "sandbox", "worker", "sink")
+    ports = {name: localkafka.free_port() for name in names}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INTERCOM_", "HOOKSTREAM_"))}
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     log = tmp_path / "dev.out"
@@ -79,6 +78,9 @@ def test_dev_mode_runs_the_pipeline_and_ctrl_c_leaves_nothing(tmp_path: Path) ->
         assert send_command, printed
         bootstrap = f"127.0.0.1:{ports['kafka']}"
         assert f"kafka     {bootstrap}" in printed
+        admin = f"http://127.0.0.1:{ports['ingest-admin']}"
+        assert f"admin port {admin}" in printed
+        assert httpx.get(f"{admin}/readyz").json()["kafka"] == "up"
 
         # the printed command, as a user would paste it
         args = [*send_command.group(1).split()[1:], "--topic", "contact.user.created"]

@@ -66,6 +66,11 @@ async def test_1000_notifications_and_300_retries_give_exactly_1000_routed_recor
             assert {r.value for r in routed} <= {o.value for o in originals}  # bytes unchanged
         metrics = worker.wait_for_metric("hookstream_worker_notifications_processed_total", 1300)
         health = await asyncio.to_thread(httpx.get, worker.url("/healthz"), timeout=5)
+        faust_pages = ["/", "/router/", "/table/", "/stats/", "/graph/", "/signal/"]
+        answers = [await asyncio.to_thread(httpx.get, worker.url(p)) for p in faust_pages]
+    # Faust's own web pages are off (web_enabled=False): its aiohttp server would answer
+    # these on the web port (or fail to bind it); core.health's app does not know them.
+    assert [answer.status_code for answer in answers] == [404] * len(faust_pages)
     assert metrics["hookstream_worker_notifications_processed_total"] == 1300
     assert metrics["hookstream_worker_duplicates_dropped_total"] == 300
     assert (

@@ -13,7 +13,7 @@ import pytest
 
 from hookstream.core.settings import load_settings
 from hookstream.devtools import localkafka
-from hookstream.devtools.dev import SANDBOX_ACCESS_TOKEN, Service
+from hookstream.devtools.dev import Service
 from hookstream.devtools.localkafka.security import (
     ADMIN,
     BrokerSecurity,
@@ -29,6 +29,7 @@ from tests.support.ingest import SECRET
 
 API_TOKEN = "secure-test-api-token"
 """The pipeline's HOOKSTREAM_API_TOKEN (for POST /events)."""
+SANDBOX_TOKEN = "secure-test-sandbox-token"  # the sandbox and the sink: local, yet strong
 TOKEN_SECONDS = 12
 """The lifetime of the OIDC provider's tokens: short, so that they expire during a test."""
 
@@ -108,7 +109,9 @@ def secure_broker(request: pytest.FixtureRequest) -> tuple[str, BrokerSecurity]:
 def pipeline(secure_broker: tuple[str, BrokerSecurity], tmp_path: Path) -> Iterator[dict[str, int]]:
     """Sandbox, worker, sink and ingest, each with its own user's client settings."""
     bootstrap, security = secure_broker
-    ports = {name: localkafka.free_port() for name in ("sandbox", "worker", "sink", "ingest")}
+    ports = {
+        name: localkafka.free_port() for name in ("sandbox", "worker", "sink", "ingest", "admin")
+    }
     base = {
         k: v
         for k, v in os.environ.items()
@@ -122,14 +125,14 @@ def pipeline(secure_broker: tuple[str, BrokerSecurity], tmp_path: Path) -> Itera
         "HOOKSTREAM_WORKER_WEB_PORT": str(ports["worker"]),
         "HOOKSTREAM_SINK_WEB_PORT": str(ports["sink"]),
         "INTERCOM_API_BASE_URL": f"http://127.0.0.1:{ports['sandbox']}",
-        "INTERCOM_ACCESS_TOKEN": SANDBOX_ACCESS_TOKEN,
+        "INTERCOM_ACCESS_TOKEN": SANDBOX_TOKEN,
         "HOOKSTREAM_LOG_FORMAT": "json",
     }
     commands = {
         "sandbox": ["sandbox", "--port", str(ports["sandbox"])],
         "worker": ["worker"],
         "sink": ["sink"],
-        "ingest": ["ingest", "--port", str(ports["ingest"])],
+        "ingest": ["ingest", "--port", str(ports["ingest"]), "--admin-port", str(ports["admin"])],
     }
     services: list[Service] = []
     try:

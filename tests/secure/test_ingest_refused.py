@@ -25,7 +25,7 @@ async def test_a_refused_connection_makes_the_ingest_unready_saying_which_settin
     async with fake_server(tls_server_context(directory, "broker")) as port:
         settings = ingest_settings(f"127.0.0.1:{port}", tmp_path)  # PLAINTEXT against TLS
         async with ingest_client(settings) as client:
-            ready = await client.get("/readyz")
+            ready = await client.admin.get("/readyz")
             body = notification()
             accepted = await client.post(
                 "/webhooks/intercom", content=body, headers=signed_headers(body)

@@ -86,7 +86,7 @@ def test_the_pipeline_runs_on_oauthbearer_tokens_fetched_again_as_they_expire(
 
     routed = _operator_tail(security, bootstrap, len(sent))
     assert sorted(routed) == sorted(sent)  # each once, none lost
-    assert httpx.get(f"{ingest}/readyz").json()["kafka"] == "up"
+    assert httpx.get(f"http://127.0.0.1:{pipeline['admin']}/readyz").json()["kafka"] == "up"
 
     # every service went on with a new token after its first one expired
     again = {user: oidc_provider.tokens_for(user) - first_tokens[user] for user in users}

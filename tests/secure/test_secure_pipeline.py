@@ -18,13 +18,11 @@ import pytest
 from hookstream.core.errors import KafkaAuthFailed
 from hookstream.core.kafka import KafkaConnection, check_credentials
 from hookstream.core.settings import load_settings
-from hookstream.devtools import localkafka
-from hookstream.devtools.dev import SANDBOX_ACCESS_TOKEN
 from hookstream.devtools.localkafka.security import BrokerSecurity
 from hookstream.ops.acls import default_user
+from tests.secure.commands import run_as
 from tests.secure.conftest import API_TOKEN
 from tests.support.ingest import (
-    SECRET,
     ingest_client,
     ingest_settings,
     notification,
@@ -49,7 +47,7 @@ def test_a_webhook_and_a_data_event_cross_the_pipeline_each_service_as_its_own_u
     ingest = f"http://127.0.0.1:{pipeline['ingest']}"
     accepted = httpx.post(f"{ingest}/webhooks/intercom", content=body, headers=signed_headers(body))
     assert accepted.status_code == 200, accepted.text
-    assert httpx.get(f"{ingest}/readyz").json()["kafka"] == "up"
+    assert httpx.get(f"http://127.0.0.1:{pipeline['admin']}/readyz").json()["kafka"] == "up"
 
     # routed by the worker, read back as the operator's user with `hookstream tail`
     operator_env = {
@@ -74,6 +72,7 @@ def test_a_webhook_and_a_data_event_cross_the_pipeline_each_service_as_its_own_u
         f"{ingest}/events", json=event, headers={"Authorization": f"Bearer {API_TOKEN}"}
     )
     assert posted.status_code == 202, posted.text
+    assert posted.json()["durable_in"] == "kafka", "the ingest's transactional-id ACLs suffice"
     sandbox = f"http://127.0.0.1:{pipeline['sandbox']}"
     deadline = time.monotonic() + 60
     delivered: list[object] = []
@@ -130,7 +129,7 @@ async def test_a_missing_acl_makes_the_ingest_unready_naming_operation_topic_and
     # the ingest's ACLs name the default raw topic, not this one
     settings = ingest_settings(bootstrap, tmp_path, **values, hookstream_raw_topic="unlisted.raw")
     async with ingest_client(settings) as client:
-        ready = (await client.get("/readyz")).json()
+        ready = (await client.admin.get("/readyz")).json()
         body = notification()
         accepted = await client.post(
             "/webhooks/intercom", content=body, headers=signed_headers(body)
@@ -146,28 +145,9 @@ async def test_a_missing_acl_makes_the_ingest_unready_naming_operation_topic_and
 def test_each_service_stops_at_start_up_on_a_wrong_password_with_one_line(
     scram_broker: tuple[str, BrokerSecurity], tmp_path: Path, service: str
 ) -> None:
-    bootstrap, security = scram_broker
     wrong = "wrong-password-for-the-test"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("KAFKA_", "INTERCOM_", "HOOKSTREAM_"))
-    }
-    env |= security.client_settings(default_user(service), bootstrap) | {
-        "KAFKA_SASL_PASSWORD": wrong,
-        "INTERCOM_CLIENT_SECRET": SECRET,
-        "INTERCOM_ACCESS_TOKEN": SANDBOX_ACCESS_TOKEN,
-        "HOOKSTREAM_SPOOL_PATH": str(tmp_path / "spool.sqlite3"),
-        "HOOKSTREAM_DATA_DIR": str(tmp_path / "faust"),
-        "HOOKSTREAM_WORKER_WEB_PORT": str(localkafka.free_port()),
-        "HOOKSTREAM_SINK_WEB_PORT": str(localkafka.free_port()),
-        "HOOKSTREAM_INGEST_PORT": str(localkafka.free_port()),
-    }
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "hookstream.cli", service],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    result = run_as(service, scram_broker, [service], tmp_path, KAFKA_SASL_PASSWORD=wrong)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert time.monotonic() - started < 30

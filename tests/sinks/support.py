@@ -195,6 +195,7 @@ def as_environment(settings: Settings) -> dict[str, str]:
 async def sink_process(settings: Settings, log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
     """`hookstream sink` with `settings`, SIGTERM'd (then SIGKILL'd) on exit if still up."""
     env = {**os.environ, **as_environment(settings), "HOOKSTREAM_LOG_FORMAT": "json"}
+    env["HOOKSTREAM_ALLOW_DEV_SECRETS"] = "true"  # the sandbox's token is a development one
     with log.open("ab") as out:
         process = await asyncio.create_subprocess_exec(
             _hookstream(), "sink", env=env, stdout=out, stderr=subprocess.STDOUT

@@ -122,6 +122,7 @@ class WorkerConfig:
     routes_file: Path | None = None
     commit_interval: float = 0.2
     name: str = field(default_factory=lambda: unique_name("hs"))
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def raw_topic(self) -> str:
@@ -162,6 +163,7 @@ class WorkerConfig:
         )
         if self.routes_file is not None:
             env["HOOKSTREAM_ROUTES_FILE"] = str(self.routes_file)
+        env.update(self.extra_env)
         return env
 
 

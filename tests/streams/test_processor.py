@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hookstream.core.contract import decode_headers
-from hookstream.core.errors import TopicAdminFailed
+from hookstream.core.errors import KafkaAccessDenied, TopicAdminFailed, TopicMissing
 from hookstream.streams.dedup import Deduplicator
 from hookstream.streams.errors import RouteFailed
 from hookstream.streams.metrics import WorkerMetrics
@@ -31,9 +31,15 @@ class Topics:
     def __init__(self, broken: set[str] | None = None) -> None:
         self.created: list[str] = []
         self.broken = broken or set()
+        self.missing: set[str] = set()
+        self.denied = False
         self.unreachable = False
 
     async def ensure(self, name: str) -> None:
+        if self.denied:
+            raise KafkaAccessDenied(f"Kafka denied User:w Create on topic {name!r}")
+        if name in self.missing:
+            raise TopicMissing(f"topic {name!r} does not exist")
         if self.unreachable:
             raise TopicAdminFailed(f"create {name}: no answer within 5 s")
         if name in self.broken:
@@ -146,6 +152,28 @@ async def test_a_topic_the_cluster_cannot_create_now_stops_the_worker_instead() 
     assert h.sink.records == []
     h.topics.unreachable = False  # the restart processes the same record again
     assert await h.feed(notification("notif_1")) is Outcome.ROUTED
+
+
+async def test_a_missing_routed_topic_dead_letters_with_its_reason_until_it_exists() -> None:
+    h = Harness()
+    h.topics.missing.add("intercom.conversation.user.created")
+    assert await h.feed(notification("notif_1")) is Outcome.DEAD_LETTERED
+    (letter,) = h.sink.records
+    assert decode_headers(letter.headers)["hookstream-dlq-reason"] == "routed_topic_missing"
+    assert h.metric("hookstream_worker_dead_letters_total", reason="routed_topic_missing") == 1
+    h.topics.missing.clear()  # the topic created, the dead letter replayed: routed once
+    assert await h.feed(notification("notif_1")) is Outcome.ROUTED
+    assert await h.feed(notification("notif_1")) is Outcome.DUPLICATE
+    assert [r.topic for r in h.sink.records] == ["dlq", "intercom.conversation.user.created"]
+
+
+async def test_a_missing_acl_stops_the_worker_instead_of_dead_lettering() -> None:
+    h = Harness()
+    h.topics.denied = True
+    with pytest.raises(KafkaAccessDenied, match="Create on topic"):
+        await h.feed(notification("notif_1"))
+    assert h.sink.records == []
+    assert h.metric("hookstream_worker_dead_letters_total", reason="route-failed") == 0
 
 
 async def test_a_record_the_producer_refuses_is_dead_lettered() -> None:
