@@ -83,6 +83,8 @@ class WebhookApp(FastAPI):
         if scope["type"] != "http" or scope["path"] in _UNCOUNTED_PATHS:
             await super().__call__(scope, receive, send)
             return
+        path = scope["path"]
+        send = metrics.timed(path if path in _TIMED_PATHS else "other", send)
         if self._in_flight >= self._max_concurrency:
             await _refuse_overloaded(scope, send, self.refusals)
             return
@@ -104,6 +106,7 @@ class WebhookApp(FastAPI):
 
 
 _UNCOUNTED_PATHS = frozenset({"/healthz"})
+_TIMED_PATHS = frozenset({WEBHOOK_PATH, EVENTS_PATH})
 
 
 async def _refuse_overloaded(scope: Scope, send: Send, refusals: RefusalLog) -> None:

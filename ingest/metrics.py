@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from starlette.types import Message, Send
 
 from hookstream.core.build_info import register_build_info
 
@@ -13,6 +16,14 @@ REQUESTS = Counter(
     "hookstream_ingest_requests_total",
     "Requests to the ingest's write endpoints, by endpoint and outcome.",
     ["endpoint", "outcome"],
+)
+REQUEST_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+REQUEST_DURATION = Histogram(
+    "hookstream_ingest_request_duration_seconds",
+    "Time from a request reaching the app to its answer's last byte handed to the server, by "
+    "endpoint and outcome (the status code answered).",
+    ["endpoint", "outcome"],
+    buckets=REQUEST_DURATION_BUCKETS,
 )
 RECEIVED_BYTES = Counter(
     "hookstream_ingest_received_bytes_total", "Body bytes of accepted webhooks and events."
@@ -60,3 +71,28 @@ SPOOL_CORRUPT = Counter(
     "hookstream_ingest_spool_corrupt_total",
     "Spool files found damaged when opened, renamed aside (kept) for a fresh one.",
 )
+
+
+_DURATIONS: dict[tuple[str, int], Histogram] = {}  # REQUEST_DURATION.labels() costs ~5 µs
+
+
+def timed(endpoint: str, send: Send) -> Send:
+    """`send`, observing the request's duration in `REQUEST_DURATION` once the response's
+    last body message is sent (a request left unanswered, its client gone, is not counted)."""
+    started = time.perf_counter()
+    status = 0
+
+    async def timed_send(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        await send(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            elapsed = time.perf_counter() - started
+            series = _DURATIONS.get((endpoint, status))
+            if series is None:
+                series = REQUEST_DURATION.labels(endpoint, str(status))
+                _DURATIONS[endpoint, status] = series
+            series.observe(elapsed)
+
+    return timed_send

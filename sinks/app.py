@@ -288,4 +288,5 @@ def _source_record(stream: Any, event: Any) -> SourceRecord:
         value=message.value or b"",
         headers=[(str(name), bytes(value or b"")) for name, value in headers],
         ack=functools.partial(stream.ack, event),
+        timestamp=message.timestamp,
     )

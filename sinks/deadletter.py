@@ -46,6 +46,9 @@ class SourceRecord:
     value: bytes
     headers: Headers = field(default_factory=list)
     ack: Callable[[], Awaitable[Any]] | None = None
+    timestamp: float | None = None
+    """The record's Kafka timestamp in Unix seconds (its producer's time, or the broker's
+    with `message.timestamp.type=LogAppendTime`), where `arrival_to_accepted` starts."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from hookstream.core.build_info import register_build_info
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Arrival to acceptance takes in the queue before the sink, the rate budget's waits (a window
+# is 10 s; a 429 pauses until it resets) and the retries (up to
+# HOOKSTREAM_SINK_RETRY_DEADLINE_SECONDS, 300 by default).
+ARRIVAL_TO_ACCEPTED_BUCKETS = (
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0
+)  # fmt: skip
 
 
 class SinkMetrics:
@@ -53,6 +59,13 @@ class SinkMetrics:
             "hookstream_sink_request_duration_seconds",
             "Duration of one call to Intercom, answered or not.",
             buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.arrival_to_accepted = Histogram(
+            "hookstream_sink_arrival_to_accepted_seconds",
+            "From a data event's arrival on Kafka (its record timestamp) to Intercom accepting "
+            "it (202), queueing, rate-limit waits and retries included.",
+            buckets=ARRIVAL_TO_ACCEPTED_BUCKETS,
             registry=r,
         )
         self.budget_allowed = Gauge(

@@ -236,6 +236,9 @@ class Pipeline:
             else:
                 self._dedup.remember(event.identity)
                 self._metrics.accepted.inc()
+                if record.timestamp is not None:  # a producer's clock may run ahead
+                    delay = max(0.0, time.time() - record.timestamp)
+                    self._metrics.arrival_to_accepted.observe(delay)
 
     async def _deliver(self, event: DataEvent) -> None:
         body = event.body()

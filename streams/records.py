@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import quote
 
 from hookstream.core.contract import (
+    HEADER_CE_ID,
+    HEADER_CE_SOURCE,
+    HEADER_CE_SPECVERSION,
+    HEADER_CE_TIME,
+    HEADER_CE_TYPE,
+    HEADER_CONTENT_TYPE,
     HEADER_DLQ_REASON,
     HEADER_DLQ_SOURCE_OFFSET,
     HEADER_DLQ_SOURCE_PARTITION,
@@ -16,6 +25,11 @@ from hookstream.core.contract import (
     encode_headers,
 )
 from hookstream.core.notification import Notification
+
+CLOUDEVENTS_SPECVERSION = "1.0"
+CLOUDEVENTS_TYPE_PREFIX = "com.intercom."
+CLOUDEVENTS_SOURCE_WITHOUT_APP = "intercom://hookstream"
+"""`ce_source` of a notification without `app_id` (none of Intercom's examples lacks one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +77,38 @@ def routed_record(raw: RawRecord, notification: Notification, destination: str) 
             HEADER_NOTIFICATION_ID: notification.id,
             HEADER_TOPIC: notification.topic,
             HEADER_RECEIVED_AT: raw.received_at_ms,
+            **_cloudevent(raw, notification),
         }
     )
     return OutRecord(topic=destination, key=key, value=raw.value, headers=headers)
+
+
+def _cloudevent(raw: RawRecord, notification: Notification) -> dict[str, str | None]:
+    """The CloudEvents Kafka binding's binary-mode headers: the record's value is the data."""
+    if notification.id is not None:
+        event_id = notification.id
+    elif raw.key:  # a ping: the ingest's `ping-<uuid>`, the same on every copy of the record
+        event_id = raw.key.decode(errors="replace")
+    else:  # a keyless ping from another producer: its place in the raw topic
+        event_id = f"{raw.topic}/{raw.partition}/{raw.offset}"
+    created = notification.created_at
+    return {
+        HEADER_CE_SPECVERSION: CLOUDEVENTS_SPECVERSION,
+        HEADER_CE_ID: event_id,
+        HEADER_CE_SOURCE: _source(notification.app_id),
+        HEADER_CE_TYPE: CLOUDEVENTS_TYPE_PREFIX + notification.topic,
+        HEADER_CE_TIME: None
+        if created is None
+        else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)),
+        HEADER_CONTENT_TYPE: "application/json",
+    }
+
+
+@lru_cache(maxsize=1024)  # a worker sees few workspaces
+def _source(app_id: str | None) -> str:
+    if app_id is None:
+        return CLOUDEVENTS_SOURCE_WITHOUT_APP
+    return f"intercom://app/{quote(app_id, safe='')}"
 
 
 def dead_letter(raw: RawRecord, dlq_topic: str, reason: str) -> OutRecord:

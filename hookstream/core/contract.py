@@ -10,7 +10,13 @@ Raw topic (`HOOKSTREAM_RAW_TOPIC`, default `intercom.notifications`), written by
 Routed topics (`<prefix><intercom topic>`, default prefix `intercom.`), written by the worker:
     key     `data.item.id` of the notification (the notification id when the item has none)
     value   the notification's original bytes, unchanged
-    headers `intercom-notification-id`, `intercom-topic`, `hookstream-received-at`
+    headers `intercom-notification-id`, `intercom-topic`, `hookstream-received-at`, and the
+            CloudEvents Kafka binding's binary-mode headers (the value is the event's data):
+            `ce_specversion` `1.0`; `ce_id` the notification id (a ping's: the raw record's
+            key); `ce_source` `intercom://app/<app_id>` (`intercom://hookstream` when the
+            notification names no app); `ce_type` `com.intercom.<intercom topic>`; `ce_time`
+            `created_at` in RFC 3339 (absent when the notification has none);
+            `content-type` `application/json`
 
 Dead-letter topics add `hookstream-dlq-reason`, `hookstream-dlq-source-topic`,
 `hookstream-dlq-source-partition`, `hookstream-dlq-source-offset` and keep the original
@@ -36,6 +42,12 @@ HEADER_TOPIC = "intercom-topic"
 HEADER_NOTIFICATION_ID = "intercom-notification-id"
 HEADER_DELIVERY_ATTEMPTS = "intercom-delivery-attempts"
 HEADER_RECEIVED_AT = "hookstream-received-at"
+HEADER_CE_SPECVERSION = "ce_specversion"
+HEADER_CE_ID = "ce_id"
+HEADER_CE_SOURCE = "ce_source"
+HEADER_CE_TYPE = "ce_type"
+HEADER_CE_TIME = "ce_time"
+HEADER_CONTENT_TYPE = "content-type"
 HEADER_DLQ_REASON = "hookstream-dlq-reason"
 HEADER_DLQ_SOURCE_TOPIC = "hookstream-dlq-source-topic"
 HEADER_DLQ_SOURCE_PARTITION = "hookstream-dlq-source-partition"

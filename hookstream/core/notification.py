@@ -31,6 +31,10 @@ class Notification:
     """`data.item.id`: the conversation, contact, ... the notification is about, if any."""
     delivery_attempts: int | None = None
     """Intercom's count of attempts to deliver it, when given."""
+    app_id: str | None = None
+    """`app_id`: the Intercom workspace it came from, when given."""
+    created_at: int | None = None
+    """`created_at` in Unix seconds, when given as a plausible one (year 1970 to 9999)."""
 
     @property
     def key(self) -> bytes:
@@ -63,12 +67,24 @@ def parse_notification(body: bytes | None, *, require_envelope_type: bool) -> No
     if notification_id is not None and not (isinstance(notification_id, str) and notification_id):
         raise MissingId("`id` must be a non-empty string", field="id")
     attempts = envelope.get("delivery_attempts")
+    app_id = envelope.get("app_id")
     return Notification(
         id=notification_id,
         topic=topic,
         item_id=None if notification_id is None else _item_id(envelope),
         delivery_attempts=attempts if isinstance(attempts, int) else None,
+        app_id=app_id if isinstance(app_id, str) and app_id else None,
+        created_at=_unix_seconds(envelope.get("created_at")),
     )
+
+
+_YEAR_10000 = 253_402_300_800  # Unix seconds; RFC 3339 has four-digit years
+
+
+def _unix_seconds(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value < _YEAR_10000 else None
 
 
 def _item_id(envelope: dict[str, object]) -> str | None:

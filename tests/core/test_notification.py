@@ -30,6 +30,26 @@ def test_item_id_comes_from_data_item_id_and_numbers_become_strings() -> None:
     assert parse_notification(orjson.dumps(body), require_envelope_type=True).item_id is None
 
 
+@pytest.mark.parametrize(
+    ("app_id", "created_at", "expected"),
+    [
+        ("i6wc9ipe", 1553288147, ("i6wc9ipe", 1553288147)),
+        ("", 0, (None, 0)),
+        (7, True, (None, None)),
+        (None, 1553288147.5, (None, None)),
+        ("a", -1, ("a", None)),
+        ("a", 253_402_300_800, ("a", None)),  # year 10000: no RFC 3339 time
+    ],
+)
+def test_app_id_and_created_at_are_kept_only_when_usable(
+    app_id: object, created_at: object, expected: tuple[str | None, int | None]
+) -> None:
+    body = payload("conversation.user.created")
+    body.update(app_id=app_id, created_at=created_at)
+    parsed = parse_notification(orjson.dumps(body), require_envelope_type=True)
+    assert (parsed.app_id, parsed.created_at) == expected
+
+
 def test_ping_has_no_id_and_is_accepted() -> None:
     parsed = parse_notification((PAYLOADS / "ping.json").read_bytes(), require_envelope_type=True)
     assert (parsed.id, parsed.topic, parsed.item_id) == (None, "ping", None)

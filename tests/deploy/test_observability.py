@@ -12,8 +12,8 @@ import promql_parser
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry
 
-import hookstream.ingest.metrics  # noqa: F401 - registers the ingest's metrics in REGISTRY
-from hookstream.sinks.metrics import SinkMetrics
+from hookstream.ingest.metrics import REQUEST_DURATION_BUCKETS  # registers them in REGISTRY
+from hookstream.sinks.metrics import ARRIVAL_TO_ACCEPTED_BUCKETS, SinkMetrics
 from hookstream.streams.metrics import WorkerMetrics
 from tests.deploy._manifests import K8S, Rendered, component_of, selects
 
@@ -33,6 +33,10 @@ MUST_SHOW = {
     "hookstream_sink_rate_limited_total",
     "hookstream_worker_consumer_lag_messages",
     "hookstream_sink_input_lag_records",
+    # latency that operators alert on: the ingest's answers, receipt to routed, Kafka to 202
+    "hookstream_ingest_request_duration_seconds_bucket",
+    "hookstream_worker_receive_to_route_seconds_bucket",
+    "hookstream_sink_arrival_to_accepted_seconds_bucket",
 }
 # Grafana's template variables, replaced by representative values before parsing.
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$namespace": "hookstream"}
@@ -45,6 +49,9 @@ REQUIRED_ALERTS = {
     "HookstreamSinkBudgetExhausted",
     "HookstreamWorkerLagRising",
     "HookstreamSinkLagRising",
+    "HookstreamIngestAnswersSlow",
+    "HookstreamWorkerRoutingSlow",
+    "HookstreamSinkDeliverySlow",
 }
 
 
@@ -179,6 +186,9 @@ def test_each_alert_watches_the_metric_it_is_about(rendered: Rendered) -> None:
         "HookstreamSinkBudgetExhausted": "hookstream_sink_budget_calls_per_window",
         "HookstreamWorkerLagRising": "hookstream_worker_consumer_lag_messages",
         "HookstreamSinkLagRising": "hookstream_sink_input_lag_records",
+        "HookstreamIngestAnswersSlow": "hookstream_ingest_request_duration_seconds_bucket",
+        "HookstreamWorkerRoutingSlow": "hookstream_worker_receive_to_route_seconds_bucket",
+        "HookstreamSinkDeliverySlow": "hookstream_sink_arrival_to_accepted_seconds_bucket",
     }
     rules = {rule["alert"]: rule for rule in _alert_rules(rendered)}
     for alert, metric in about.items():
@@ -207,3 +217,94 @@ def test_servicemonitor_scrapes_each_service_once_on_its_metrics_port(rendered: 
         target = ports[endpoint["port"]]["targetPort"]
         assert container_ports[target] == ports[endpoint["port"]]["port"]
     assert endpoint["path"] == "/metrics"
+
+
+# The latency alerts: (metric, the labels it must select, quantile, threshold in seconds).
+LATENCY_ALERTS = {
+    "HookstreamIngestAnswersSlow": (
+        "hookstream_ingest_request_duration_seconds_bucket",
+        {"endpoint": "/webhooks/intercom"},
+        0.99,
+        0.25,
+    ),
+    "HookstreamWorkerRoutingSlow": (
+        "hookstream_worker_receive_to_route_seconds_bucket",
+        {},
+        0.99,
+        5,
+    ),
+    "HookstreamSinkDeliverySlow": (
+        "hookstream_sink_arrival_to_accepted_seconds_bucket",
+        {},
+        0.99,
+        120,
+    ),
+}
+
+
+def _latency_alert_shape(expr: str) -> tuple[object, ...]:
+    """(metric, its label matchers, quantile, rate window in seconds, threshold, by labels) of
+    `histogram_quantile(q, sum by (...) (rate(metric{...}[w]))) > threshold`."""
+    comparison = promql_parser.parse(expr)
+    assert isinstance(comparison, promql_parser.BinaryExpr)
+    assert str(comparison.op) == ">"
+    assert isinstance(comparison.rhs, promql_parser.NumberLiteral)
+    call = comparison.lhs
+    assert isinstance(call, promql_parser.Call)
+    assert call.func.name == "histogram_quantile"
+    quantile, total = call.args
+    assert isinstance(quantile, promql_parser.NumberLiteral)
+    assert isinstance(total, promql_parser.AggregateExpr)
+    assert str(total.op) == "sum"
+    assert total.modifier is not None
+    assert str(total.modifier.type) == "AggModifierType.By"
+    rate = total.expr
+    assert isinstance(rate, promql_parser.Call)
+    assert rate.func.name == "rate"
+    (window,) = rate.args
+    assert isinstance(window, promql_parser.MatrixSelector)
+    selector = window.vector_selector
+    labels = {m.name: (str(m.op), m.value) for m in selector.matchers.matchers}
+    return (
+        selector.name,
+        labels,
+        quantile.val,
+        window.range.total_seconds(),
+        comparison.rhs.val,
+        sorted(total.modifier.labels),
+    )
+
+
+@pytest.mark.parametrize("alert", sorted(LATENCY_ALERTS))
+def test_latency_alerts_read_the_p99_over_5_minutes_against_their_threshold(
+    rendered: Rendered, alert: str
+) -> None:
+    rules = {rule["alert"]: rule for rule in _alert_rules(rendered)}
+    metric, labels, quantile, threshold = LATENCY_ALERTS[alert]
+    assert _latency_alert_shape(rules[alert]["expr"]) == (
+        metric,
+        {name: ("MatchOp.Equal", value) for name, value in labels.items()},
+        quantile,
+        300.0,
+        threshold,
+        ["le", "namespace"],  # per namespace, each bucket kept for histogram_quantile
+    )
+
+
+def test_latency_alert_shape_is_read_from_the_parsed_query() -> None:
+    # The control for the check above: another quantile, window or grouping reads differently.
+    assert _latency_alert_shape(
+        'histogram_quantile(0.9, sum by (le) (rate(a_bucket{x="y"}[1m]))) > 2'
+    ) == ("a_bucket", {"x": ("MatchOp.Equal", "y")}, 0.9, 60.0, 2.0, ["le"])
+
+
+def test_the_latency_thresholds_are_bucket_bounds_of_their_histograms() -> None:
+    # histogram_quantile interpolates inside a bucket: a threshold on a bound is read exactly.
+    worker = WorkerMetrics().receive_to_route.bounds
+    bounds = {
+        "hookstream_ingest_request_duration_seconds_bucket": REQUEST_DURATION_BUCKETS,
+        "hookstream_worker_receive_to_route_seconds_bucket": worker,
+        "hookstream_sink_arrival_to_accepted_seconds_bucket": ARRIVAL_TO_ACCEPTED_BUCKETS,
+    }
+    for metric, _labels, _quantile, threshold in LATENCY_ALERTS.values():
+        assert threshold in bounds[metric], metric

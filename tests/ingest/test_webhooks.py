@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from hookstream.core.contract import decode_headers
 from hookstream.core.topics import ensure_topics
@@ -141,6 +142,46 @@ async def test_head_validates_the_url_and_health_endpoints_answer(
     )
     assert "hookstream_ingest_spool_depth 0.0" in metrics
     assert "hookstream_ingest_produce_latency_seconds_bucket" in metrics
+
+
+def _request_durations(exposition: str) -> dict[tuple[str, str], dict[str, float]]:
+    """{(endpoint, outcome): {le: cumulative count}} of the request-duration histogram."""
+    (family,) = (
+        f
+        for f in text_string_to_metric_families(exposition)
+        if f.name == "hookstream_ingest_request_duration_seconds"
+    )
+    buckets: dict[tuple[str, str], dict[str, float]] = {}
+    for sample in family.samples:
+        if sample.name.endswith("_bucket"):
+            series = (sample.labels["endpoint"], sample.labels["outcome"])
+            buckets.setdefault(series, {})[sample.labels["le"]] = sample.value
+    return buckets
+
+
+async def test_answer_times_are_a_histogram_per_endpoint_and_status_with_the_alerting_buckets(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = ingest_settings(kafka_bootstrap, tmp_path)
+    async with ingest_client(settings) as client:
+        before = _request_durations((await client.admin.get("/metrics")).text)
+        body = notification()
+        assert (await client.post(URL, content=body, headers=signed_headers(body))).is_success
+        assert (await client.post(URL, content=body)).status_code == 401  # unsigned
+        assert (await client.post("/events", json={})).status_code == 401  # no token
+        await client.get("/healthz")  # not timed: probes would drown the answers
+        after = _request_durations((await client.admin.get("/metrics")).text)
+    grew = {
+        series: buckets["+Inf"] - before.get(series, {}).get("+Inf", 0)
+        for series, buckets in after.items()
+    }
+    assert {series: n for series, n in grew.items() if n} == {
+        (URL, "200"): 1,
+        (URL, "401"): 1,
+        ("/events", "401"): 1,
+    }
+    for buckets in after.values():  # what the latency alert and the dashboard resolve
+        assert {"0.05", "0.1", "0.25", "0.5", "1.0", "5.0"} <= buckets.keys()
 
 
 async def test_rotated_secrets_are_both_accepted(kafka_bootstrap: str, tmp_path: Path) -> None:

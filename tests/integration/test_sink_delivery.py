@@ -108,5 +108,7 @@ async def test_5000_events_arrive_as_sent_in_order_per_contact_and_invalid_ones_
         bad if isinstance(bad, bytes) else orjson.dumps(bad) for bad in INVALID
     }
     assert "hookstream_sink_accepted_total 5000.0" in metrics
+    # each accepted event timed from its record's Kafka timestamp to the 202
+    assert "hookstream_sink_arrival_to_accepted_seconds_count 5000.0" in metrics
     assert 'hookstream_sink_dead_lettered_total{reason="invalid_event"} 5.0' in metrics
     assert "hookstream_sink_input_lag_records" in metrics

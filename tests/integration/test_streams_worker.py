@@ -63,6 +63,9 @@ async def test_1000_notifications_and_300_retries_give_exactly_1000_routed_recor
             assert len(routed) == len(expected), topic
             assert {(r.key, i) for r, i in zip(routed, _ids(routed), strict=True)} == expected
             assert {decode_headers(r.headers)["intercom-topic"] for r in routed} == {topic}
+            assert {  # the CloudEvents binding's headers, on the records the worker produced
+                (h["ce_id"], h["ce_type"]) for h in (decode_headers(r.headers) for r in routed)
+            } == {(i, f"com.intercom.{topic}") for _, i in expected}
             assert {r.value for r in routed} <= {o.value for o in originals}  # bytes unchanged
         metrics = worker.wait_for_metric("hookstream_worker_notifications_processed_total", 1300)
         health = await asyncio.to_thread(httpx.get, worker.url("/healthz"), timeout=5)

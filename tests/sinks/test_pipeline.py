@@ -7,12 +7,13 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
 from hookstream.core.settings import SinkSettings
@@ -328,3 +329,26 @@ async def test_drain_waits_for_records_in_flight_and_closes_intake() -> None:
         assert await h.pipeline.drain(within=2)
         assert h.acked == [(0, 0), (0, 1), (0, 2)]
         assert h.pipeline.not_ready_reason == "shutting down"
+
+
+async def test_the_delay_from_kafka_to_intercoms_202_is_a_histogram_of_accepted_events() -> None:
+    async def refuse_ghosts(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404 if orjson.loads(request.content)["user_id"] == "ghost" else 202)
+
+    arrived = time.time() - 3  # the record's Kafka timestamp: 3 s before the sink takes it
+    async with harness(refuse_ghosts) as h:
+        records = [
+            replace(h.record(0, event("ann", 0)), timestamp=arrived),
+            replace(h.record(1, event("ghost", 1)), timestamp=arrived),  # refused: not timed
+            h.record(2, event("bob", 2)),  # no timestamp: not timed
+        ]
+        await h.pipeline.submit(records)
+        await settle(h, 3)
+    (family,) = (
+        f
+        for f in text_string_to_metric_families(h.metrics.exposition().decode())
+        if f.name == "hookstream_sink_arrival_to_accepted_seconds"
+    )
+    buckets = {s.labels["le"]: s.value for s in family.samples if s.name.endswith("_bucket")}
+    assert {"0.05", "0.1", "0.25", "0.5", "1.0", "5.0"} <= buckets.keys()
+    assert (buckets["2.5"], buckets["5.0"], buckets["+Inf"]) == (0, 1, 1)

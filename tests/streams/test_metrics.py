@@ -47,3 +47,13 @@ def test_latency_buckets_are_cumulative_and_include_their_bound() -> None:
     assert bucket("+Inf") == 4
     assert exposed[("hookstream_worker_receive_to_route_seconds_count", ())] == 4
     assert exposed[("hookstream_worker_receive_to_route_seconds_sum", ())] == pytest.approx(100.306)
+
+
+def test_receive_to_route_resolves_what_its_alert_and_panel_read() -> None:
+    exposed = samples(WorkerMetrics())
+    bounds = {
+        dict(labels)["le"]
+        for name, labels in exposed
+        if name == "hookstream_worker_receive_to_route_seconds_bucket"
+    }
+    assert {"0.05", "0.1", "0.25", "0.5", "1.0", "5.0"} <= bounds

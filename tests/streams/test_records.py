@@ -1,8 +1,17 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
+
 from hookstream.core.contract import decode_headers
-from hookstream.core.notification import Notification
-from hookstream.streams.records import RawRecord, dead_letter, routed_record
+from hookstream.core.notification import Notification, parse_notification
+from hookstream.streams.records import OutRecord, RawRecord, dead_letter, routed_record
+from tests.streams.support import PAYLOADS
 
 
 def raw(**overrides: object) -> RawRecord:
@@ -31,7 +40,36 @@ def test_routed_record_is_keyed_by_item_id_with_the_original_value_and_contract_
         "intercom-notification-id": "notif_1",
         "intercom-topic": "conversation.user.created",
         "hookstream-received-at": "1700000000123",
+        "ce_specversion": "1.0",
+        "ce_id": "notif_1",
+        "ce_source": "intercom://hookstream",  # no app_id in the notification
+        "ce_type": "com.intercom.conversation.user.created",
+        "content-type": "application/json",  # and no ce_time: no created_at either
     }
+
+
+def _as_cloudevent(record: OutRecord) -> BaseCloudEvent:
+    """What a consumer with the CloudEvents SDK reads from a routed record."""
+    headers = dict(record.headers)
+    assert len(headers) == len(record.headers)  # no header twice
+    assert record.value is not None
+    return from_binary_event(KafkaMessage(headers=headers, key=record.key, value=record.value))
+
+
+@pytest.mark.parametrize("path", sorted(PAYLOADS.glob("*.json")), ids=lambda p: p.stem)
+def test_a_routed_record_reads_as_a_cloudevent_with_the_sdks_kafka_binding(path: Path) -> None:
+    body = path.read_bytes()
+    envelope = orjson.loads(body)
+    notification = parse_notification(body, require_envelope_type=False)
+    record = routed_record(raw(key=b"ping-abc", value=body), notification, "out")
+    event = _as_cloudevent(record)
+    assert event.get_specversion() == "1.0"
+    assert event.get_id() == (envelope["id"] or "ping-abc")
+    assert event.get_source() == f"intercom://app/{envelope['app_id']}"
+    assert event.get_type() == f"com.intercom.{envelope['topic']}"
+    assert event.get_time() == datetime.fromtimestamp(envelope["created_at"], UTC)
+    assert event.get_datacontenttype() == "application/json"
+    assert event.get_data() == envelope
 
 
 def test_routed_record_without_item_id_is_keyed_by_notification_id() -> None:
@@ -47,6 +85,18 @@ def test_routed_ping_keeps_the_ingest_key_and_has_no_notification_id_header() ->
     assert (
         headers["hookstream-received-at"] == "1700000000999"
     )  # the record time, lacking the header
+    assert headers["ce_id"] == "ping-abc"
+
+
+def test_a_keyless_ping_gets_its_raw_position_as_cloudevent_id() -> None:
+    record = routed_record(raw(key=None), Notification(None, "ping", None), "p")
+    assert decode_headers(record.headers)["ce_id"] == "intercom.notifications/2/41"
+
+
+def test_an_app_id_that_is_no_uri_segment_is_percent_encoded_in_the_source() -> None:
+    notification = Notification("notif_1", "company.created", app_id="a b/ç")
+    record = routed_record(raw(), notification, "out")
+    assert _as_cloudevent(record).get_source() == "intercom://app/a%20b%2F%C3%A7"
 
 
 def test_dead_letter_keeps_key_value_and_headers_and_says_why_and_whence() -> None:
