@@ -30,13 +30,14 @@ from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 
+from bench import _security
+from bench._security import SecuredPipeline
 from bench.pipeline import API_TOKEN, SECRET, Pipeline
 from bench.traffic import TOPICS, Traffic
 from hookstream.core import kafka
 from hookstream.core.contract import HEADER_NOTIFICATION_ID, decode_headers
 from hookstream.core.dataevents import parse_event
 from hookstream.core.errors import TopicNotFound
-from hookstream.core.kafka import KafkaConnection
 from hookstream.ops.tail import TailOptions, tail
 from hookstream.streams.app import DEDUP_TABLE
 from hookstream.streams.dedup import id_key
@@ -112,9 +113,9 @@ class Verdict:
         return failed
 
 
-async def run_suite(scale: Scale, work_dir: Path) -> Verdict:
+async def run_suite(scale: Scale, work_dir: Path, security: str = "plaintext") -> Verdict:
     """Run the pipeline under traffic and faults; return what could be proven."""
-    pipeline = Pipeline(
+    pipeline = (SecuredPipeline if security == "sasl_ssl" else Pipeline)(
         work_dir,
         extra_env={
             "HOOKSTREAM_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
@@ -258,7 +259,7 @@ async def _diagnose_missing(pipeline: Pipeline, missing: list[str]) -> dict[str,
     worker_id = pipeline.env()["HOOKSTREAM_WORKER_ID"]
     changelog = await _read_topic(pipeline.bootstrap, f"{worker_id}-{DEDUP_TABLE}-changelog")
     remembered = {record.key for record in changelog}
-    connection = KafkaConnection(pipeline.bootstrap)
+    connection = _security.connection(pipeline.bootstrap)
     async with kafka.admin_client(connection, wait_seconds=30) as admin:
         committed = await admin.list_consumer_group_offsets(worker_id)
     where: Counter[str] = Counter()
@@ -292,7 +293,9 @@ async def _read_topic(
         topic, from_beginning=True, idle_seconds=2.0, read_committed=read_committed
     )
     with contextlib.suppress(TopicNotFound):
-        await tail(KafkaConnection(bootstrap), options, on_record=records.append, wait_seconds=30)
+        await tail(
+            _security.connection(bootstrap), options, on_record=records.append, wait_seconds=30
+        )
     return records
 
 
@@ -318,9 +321,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
     parser.add_argument("--json", type=Path, help="also write the verdict here")
+    _security.add_security_option(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hookstream-faults-") as work:
-        verdict = asyncio.run(run_suite(SCALES[args.scale], Path(work)))
+        verdict = asyncio.run(run_suite(SCALES[args.scale], Path(work), args.security))
     report = {**asdict(verdict), "failures": verdict.failures}
     for key in ("webhooks_missing", "webhooks_doubled"):
         report[key] = len(report[key])

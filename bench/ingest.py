@@ -27,9 +27,9 @@ from typing import Any
 
 import httpx
 
+from bench import _security
 from bench.harness import (
     add_save_option,
-    broker,
     build_loadgen,
     loadgen,
     median,
@@ -54,6 +54,7 @@ def command_line() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers, both servers")
     parser.add_argument("--fixed-rate", type=int, default=2500, help="the second open-loop rate")
     parser.add_argument("--rate-seconds", type=float, default=10.0, help="per open-loop run")
+    _security.add_security_option(parser)
     add_save_option(parser)
     return parser
 
@@ -61,7 +62,10 @@ def command_line() -> argparse.ArgumentParser:
 def main() -> None:
     args = command_line().parse_args()
     binary = build_loadgen()
-    with broker() as bootstrap, tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+    with (
+        _security.broker(args.security) as bootstrap,
+        tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp,
+    ):
         work = Path(tmp)
         ingest_port, admin_port, noop_port, asgi_port = (localkafka.free_port() for _ in range(4))
         env = {
@@ -73,6 +77,7 @@ def main() -> None:
             "HOOKSTREAM_LOG_LEVEL": "warning",
             "HOOKSTREAM_LOG_FORMAT": "json",
         }
+        env = _security.service_env(bootstrap, "ingest", env)
         workers = ["--workers", str(args.workers)]
         ingest_cmd = [sys.executable, "-m", "hookstream.cli", "ingest", "--port", str(ingest_port),
                       "--admin-port", str(admin_port), *workers]  # fmt: skip
@@ -186,13 +191,13 @@ def _report(
     )
     print_table(
         f"ingest: {args.rounds} rounds x {args.requests} signed webhooks, concurrency "
-        f"{args.concurrency}, {args.workers} worker(s), {os.cpu_count()} cores",
+        f"{args.concurrency}, {args.workers} worker(s), {os.cpu_count()} cores, {args.security}",
         rows,
     )
     print(f"durable via kafka: {durable.get('kafka', 0):.0f}, via spool: "
           f"{durable.get('spool', 0):.0f}")  # fmt: skip
     save_figures(
-        "ingest",
+        _security.results_name("ingest", args),
         {"peaks": peaks, "fixed_rates": fixed, "durable": durable, "rss_mib": memory,
          "share_of_baseline": share},
         args,

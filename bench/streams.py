@@ -43,8 +43,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench import harness
-from hookstream.core.kafka import KafkaConnection
+from bench import _security, harness
 
 HOOKSTREAM = Path(sys.executable).parent / "hookstream"
 EXAMPLE = (
@@ -96,7 +95,7 @@ def workload(notifications: int, duplicate_share: float, seed: int = 7) -> list[
 
 
 async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    admin = AIOKafkaAdminClient(**KafkaConnection(bootstrap).client_config("hookstream-bench"))
+    admin = AIOKafkaAdminClient(**_security.connection(bootstrap).client_config("hookstream-bench"))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(n, partitions, 1) for n in names])
@@ -105,7 +104,7 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int) -> No
 
 
 async def delete_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(**KafkaConnection(bootstrap).client_config("hookstream-bench"))
+    admin = AIOKafkaAdminClient(**_security.connection(bootstrap).client_config("hookstream-bench"))
     await admin.start()
     try:
         names = [t for t in await admin.list_topics() if t.startswith(prefix)]
@@ -117,7 +116,7 @@ async def delete_topics(bootstrap: str, prefix: str) -> None:
 
 async def produce(bootstrap: str, topic: str, records: list[Record]) -> None:
     producer = AIOKafkaProducer(
-        **KafkaConnection(bootstrap).client_config("hookstream-bench"),
+        **_security.connection(bootstrap).client_config("hookstream-bench"),
         acks="all",
         linger_ms=20,
         max_batch_size=512 * 1024,
@@ -139,7 +138,7 @@ async def read_all(bootstrap: str, topics: list[str], expect: int, within: float
     """Read `topics` from the start (read_committed) until `expect` records or `within` s."""
     consumer = AIOKafkaConsumer(
         *topics,
-        **KafkaConnection(bootstrap).client_config("hookstream-bench"),
+        **_security.connection(bootstrap).client_config("hookstream-bench"),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         isolation_level="read_committed",
@@ -164,7 +163,7 @@ async def latency(  # noqa: PLR0917 - one call per process under test
     produce-to-visible of those."""
     template = orjson.loads(EXAMPLE.read_bytes())
     consumer = AIOKafkaConsumer(
-        **KafkaConnection(bootstrap).client_config("hookstream-bench"),
+        **_security.connection(bootstrap).client_config("hookstream-bench"),
         enable_auto_commit=False,
         isolation_level="read_committed",
     )
@@ -178,7 +177,7 @@ async def latency(  # noqa: PLR0917 - one call per process under test
     for tp in partitions:
         await consumer.position(tp)
     producer = AIOKafkaProducer(
-        **KafkaConnection(bootstrap).client_config("hookstream-bench"), acks="all"
+        **_security.connection(bootstrap).client_config("hookstream-bench"), acks="all"
     )
     await producer.start()
     total = int(rate * seconds)
@@ -234,7 +233,7 @@ def worker_env(  # noqa: PLR0917 - one call site, all positional for brevity
         HOOKSTREAM_LOG_LEVEL="warning",
         HOOKSTREAM_LOG_FORMAT="json",
     )
-    return env
+    return _security.service_env(bootstrap, "worker", env)
 
 
 @contextlib.contextmanager
@@ -256,8 +255,9 @@ def baseline(bootstrap: str, name: str, raw: str, workdir: Path) -> Iterator[int
         sys.executable, "-m", "bench.streams_baseline", "--bootstrap", bootstrap,
         "--raw-topic", raw, "--group", name, "--prefix", f"{name}.out.",
     ]  # fmt: skip
+    env = {**os.environ, **_security.admin_env(bootstrap)}
     with (workdir / f"{name}.log").open("ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         yield process.pid
     finally:
@@ -286,7 +286,10 @@ def events_per_second(records: list[Any], raw_count: int) -> float:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"settings": vars(args).copy()}
-    with harness.broker() as bootstrap, tempfile.TemporaryDirectory(prefix="bench-streams-") as tmp:
+    with (
+        _security.broker(args.security) as bootstrap,
+        tempfile.TemporaryDirectory(prefix="bench-streams-") as tmp,
+    ):
         workdir = Path(tmp)
         prefix = f"bench-streams-{uuid.uuid4().hex[:8]}"
         try:
@@ -456,6 +459,7 @@ def command_line() -> argparse.ArgumentParser:
         "--rss-only", action="store_true", help="only the RSS run (no throughput, no latency)"
     )
     parser.add_argument("--rss-timeout", type=float, default=1800.0)
+    _security.add_security_option(parser)
     harness.add_save_option(parser)
     return parser
 
@@ -465,7 +469,7 @@ def main() -> None:
     results = run(args)
     report(results)
     print()
-    harness.save_figures("streams", results, args)
+    harness.save_figures(_security.results_name("streams", args), results, args)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import signal
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from hookstream.core.kafka import KafkaConnection
+from bench import _security
 
 
 def _key(document: dict[str, object], record_key: bytes | None) -> bytes | None:
@@ -36,13 +36,13 @@ async def run(bootstrap: str, raw_topic: str, group: str, prefix: str) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     consumer = AIOKafkaConsumer(
         raw_topic,
-        **KafkaConnection(bootstrap).client_config("hookstream-bench"),
+        **_security.connection(bootstrap).client_config("hookstream-bench"),
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
     producer = AIOKafkaProducer(
-        **KafkaConnection(bootstrap).client_config("hookstream-bench"), acks="all"
+        **_security.connection(bootstrap).client_config("hookstream-bench"), acks="all"
     )
     await consumer.start()
     await producer.start()

@@ -23,7 +23,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from hookstream.core.kafka import KafkaConnection
+from bench import _security
 from hookstream.sandbox.notifications import build_notification, encode, redelivery
 from hookstream.sandbox.signing import webhook_headers
 
@@ -187,7 +187,7 @@ class Traffic:
 
     async def _events(self, client: httpx.AsyncClient) -> None:
         producer = AIOKafkaProducer(
-            **KafkaConnection(self.bootstrap).client_config("hookstream-bench"), acks="all"
+            **_security.connection(self.bootstrap).client_config("hookstream-bench"), acks="all"
         )
         await producer.start()
         try:

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,18 +18,18 @@ import pytest
 from hookstream.core.errors import KafkaAuthFailed
 from hookstream.core.kafka import KafkaConnection, check_credentials
 from hookstream.core.settings import load_settings
-from hookstream.devtools import localkafka
-from hookstream.devtools.dev import Service
 from hookstream.devtools.localkafka.security import BrokerSecurity
 from hookstream.ops.acls import default_user
 from tests.secure.commands import run_as
-from tests.support.ingest import ingest_client, ingest_settings, notification, signed_headers
+from tests.secure.conftest import API_TOKEN
+from tests.support.ingest import (
+    ingest_client,
+    ingest_settings,
+    notification,
+    signed_headers,
+)
 
 pytestmark = pytest.mark.integration
-
-SECRET = "test-client-secret"
-API_TOKEN = "secure-test-api-token"
-SANDBOX_TOKEN = "secure-test-sandbox-token"  # the sandbox and the sink: local, yet strong
 
 
 def _connection(
@@ -38,53 +37,6 @@ def _connection(
 ) -> KafkaConnection:
     values = {k.lower(): v for k, v in security.client_settings(user, bootstrap).items()}
     return KafkaConnection.from_settings(load_settings(**(values | overrides)).kafka)
-
-
-@pytest.fixture
-def pipeline(secure_broker: tuple[str, BrokerSecurity], tmp_path: Path) -> Iterator[dict[str, int]]:
-    """Sandbox, worker, sink and ingest, each with its own user's client settings."""
-    bootstrap, security = secure_broker
-    ports = {
-        name: localkafka.free_port() for name in ("sandbox", "worker", "sink", "ingest", "admin")
-    }
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("KAFKA_", "INTERCOM_", "HOOKSTREAM_"))
-    }
-    base |= {
-        "INTERCOM_CLIENT_SECRET": SECRET,
-        "HOOKSTREAM_API_TOKEN": API_TOKEN,
-        "HOOKSTREAM_SPOOL_PATH": str(tmp_path / "spool.sqlite3"),
-        "HOOKSTREAM_DATA_DIR": str(tmp_path / "faust"),
-        "HOOKSTREAM_WORKER_WEB_PORT": str(ports["worker"]),
-        "HOOKSTREAM_SINK_WEB_PORT": str(ports["sink"]),
-        "INTERCOM_API_BASE_URL": f"http://127.0.0.1:{ports['sandbox']}",
-        "INTERCOM_ACCESS_TOKEN": SANDBOX_TOKEN,
-        "HOOKSTREAM_LOG_FORMAT": "json",
-    }
-    commands = {
-        "sandbox": ["sandbox", "--port", str(ports["sandbox"])],
-        "worker": ["worker"],
-        "sink": ["sink"],
-        "ingest": ["ingest", "--port", str(ports["ingest"]), "--admin-port", str(ports["admin"])],
-    }
-    services: list[Service] = []
-    try:
-        for name, args in commands.items():
-            env = dict(base)
-            if name != "sandbox":
-                env |= security.client_settings(default_user(name), bootstrap)
-            service = Service(
-                name, args, f"http://127.0.0.1:{ports[name]}/healthz", tmp_path / f"{name}.log"
-            )
-            service.start(env)
-            services.append(service)
-            service.wait_healthy()
-        yield ports
-    finally:
-        for service in reversed(services):
-            service.stop()
 
 
 def test_a_webhook_and_a_data_event_cross_the_pipeline_each_service_as_its_own_user(

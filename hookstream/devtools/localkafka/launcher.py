@@ -174,6 +174,8 @@ def start(
             with config.open("a") as extra:
                 lines = security.listener_properties(node_host, int(node_port), controller)
                 extra.write("\n".join(lines) + "\n")
+        jvm_properties = security.jvm_properties() if security is not None else []
+        (node_dir / "jvm.properties").write_text("".join(f"{p}\n" for p in jvm_properties))
         (node_dir / "address").write_text(address)
         to_launch.append(node_dir)
     _format(
@@ -334,7 +336,10 @@ def _launch(node_dir: Path, java: str, classpath: str, *, cluster: bool) -> _Lau
     log4j = resources.files("hookstream.devtools.localkafka") / "log4j2.properties"
     log_path = node_dir / "broker.log"
     log_offset = log_path.stat().st_size if log_path.exists() else 0
-    jvm = CLUSTER_JVM_OPTIONS if cluster else JVM_OPTIONS
+    jvm = [
+        *(CLUSTER_JVM_OPTIONS if cluster else JVM_OPTIONS),
+        *(_saved(node_dir / "jvm.properties") or "").split(),  # the security's, if any
+    ]
     with log_path.open("ab") as log:
         process = subprocess.Popen(  # noqa: S603
             [

@@ -10,6 +10,13 @@ Everything lives in `<data dir>/security/`: a CA and the broker's certificate (m
 openssl, PEM, which Kafka reads directly), the client certificates for `ssl`, and
 `credentials.json` (mode 0600) with the generated passwords. `client_settings` gives the
 `KAFKA_*` settings a service connects with, as its own principal.
+
+With an `OAuthServer` (`sasl_ssl` only), the listener also takes OAUTHBEARER: the broker checks
+each JWT's signature against the server's JWKS (and its issuer and audience) and takes the
+principal from its `sub`; the services fetch their tokens from the server's token endpoint by
+client credentials (the user name as client id, its generated password as client secret). The
+admin and the broker itself stay on SCRAM. Sessions last at most `reauth_ms`, so that a
+client whose token expires connects again with a new one.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ Mode = Literal["sasl_ssl", "ssl"]
 MODES: tuple[Mode, ...] = ("sasl_ssl", "ssl")
 ADMIN = "admin"
 SCRAM_MECHANISM = "SCRAM-SHA-512"
+OAUTH_MECHANISM = "OAUTHBEARER"
 _CERT_DAYS = "825"
 
 
@@ -100,6 +108,9 @@ def issue(
 _BROKER = "hookstream-broker"
 _AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 _SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
+_OAUTH = "org.apache.kafka.common.security.oauthbearer"
+# Kafka 4 fetches only the URLs this JVM system property allows.
+_ALLOWED_URLS = "org.apache.kafka.sasl.oauthbearer.allowed.urls"
 # Kafka's protocol codes (AclOperation, ResourceType, PatternType, AclPermissionType).
 _OPERATIONS = {
     "All": 2, "Read": 3, "Write": 4, "Create": 5, "Delete": 6, "Alter": 7, "Describe": 8,
@@ -111,6 +122,19 @@ _ALLOW = 3
 
 
 @dataclass(frozen=True)
+class OAuthServer:
+    """An OIDC provider for OAUTHBEARER: where the broker reads the signing keys and the
+    clients get their tokens; the JWTs' `iss` and `aud`."""
+
+    jwks_url: str
+    token_url: str
+    issuer: str
+    audience: str
+    reauth_ms: int = 3_600_000
+    """The longest a broker session lasts before the client must authenticate again."""
+
+
+@dataclass(frozen=True)
 class BrokerSecurity:
     """The security of a local broker: `sasl_ssl` (SCRAM-SHA-512 users over TLS) or `ssl`
     (client certificates), its files under `directory`. Every user's name is its principal
@@ -119,20 +143,31 @@ class BrokerSecurity:
     mode: Mode
     directory: Path
     passwords: dict[str, str] = field(repr=False)
-    """User name -> SCRAM password (`sasl_ssl`); empty for `ssl`."""
+    """User name -> SCRAM password (`sasl_ssl`; with `oauth`, the OIDC client secret of every
+    user but the admin); empty for `ssl`."""
+    oauth: OAuthServer | None = None
+    """With `sasl_ssl`: the services authenticate with OAUTHBEARER tokens from this server."""
 
     @classmethod
-    def prepare(cls, mode: Mode, data_dir: Path, host: str = "127.0.0.1") -> BrokerSecurity:
+    def prepare(
+        cls,
+        mode: Mode,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        *,
+        oauth: OAuthServer | None = None,
+    ) -> BrokerSecurity:
         """Create (once) the CA, the broker's certificate, and the users' credentials."""
+        if oauth is not None and mode != "sasl_ssl":
+            raise LocalKafkaError("OAUTHBEARER needs the sasl_ssl listener")
         directory = data_dir / "security"
         credentials = directory / "credentials.json"
         if credentials.exists():
             saved = json.loads(credentials.read_text())
-            if saved["mode"] != mode:
-                raise LocalKafkaError(
-                    f"{data_dir} holds a {saved['mode']} broker; use another --data-dir"
-                )
-            return cls(mode, directory, dict(saved["passwords"]))
+            if saved["mode"] != mode or saved.get("oauth", False) != (oauth is not None):
+                held = saved["mode"] + (" (OAUTHBEARER)" if saved.get("oauth") else "")
+                raise LocalKafkaError(f"{data_dir} holds a {held} broker; use another --data-dir")
+            return cls(mode, directory, dict(saved["passwords"]), oauth)
         ca = make_ca(directory)
         cert, key = issue(ca, directory, _BROKER, hosts=(host, "localhost"))
         (directory / "broker.keystore.pem").write_text(key.read_text() + cert.read_text())
@@ -144,9 +179,10 @@ class BrokerSecurity:
         else:
             for user in users:
                 issue(ca, directory, user)
-        credentials.write_text(json.dumps({"mode": mode, "passwords": passwords}))
+        saved = {"mode": mode, "oauth": oauth is not None, "passwords": passwords}
+        credentials.write_text(json.dumps(saved))
         credentials.chmod(0o600)
-        return cls(mode, directory, passwords)
+        return cls(mode, directory, passwords, oauth)
 
     @property
     def ca_file(self) -> Path:
@@ -179,15 +215,39 @@ class BrokerSecurity:
                 f"sasl.mechanism.inter.broker.protocol={SCRAM_MECHANISM}",
                 f"listener.name.sasl_ssl.{SCRAM_MECHANISM.lower()}.sasl.jaas.config={jaas}",
             ]
+            if self.oauth is not None:
+                lines += self._oauth_properties(self.oauth)
         else:
             lines.append("ssl.client.auth=required")
         return lines
 
+    @staticmethod
+    def _oauth_properties(oauth: OAuthServer) -> list[str]:
+        prefix = f"listener.name.sasl_ssl.{OAUTH_MECHANISM.lower()}"
+        return [
+            f"sasl.enabled.mechanisms={SCRAM_MECHANISM},{OAUTH_MECHANISM}",
+            f"{prefix}.sasl.jaas.config={_OAUTH}.OAuthBearerLoginModule required ;",
+            f"{prefix}.sasl.server.callback.handler.class="
+            f"{_OAUTH}.OAuthBearerValidatorCallbackHandler",
+            f"{prefix}.connections.max.reauth.ms={oauth.reauth_ms}",
+            f"sasl.oauthbearer.jwks.endpoint.url={oauth.jwks_url}",
+            f"sasl.oauthbearer.expected.issuer={oauth.issuer}",
+            f"sasl.oauthbearer.expected.audience={oauth.audience}",
+        ]
+
+    def jvm_properties(self) -> list[str]:
+        """`-D` options of the broker's JVM (Kafka 4 reads the JWKS only from allowed URLs)."""
+        if self.oauth is None:
+            return []
+        return [f"-D{_ALLOWED_URLS}={self.oauth.jwks_url}"]
+
     def format_arguments(self) -> list[str]:
-        """`kafka-storage format` arguments that create the SCRAM users."""
+        """`kafka-storage format` arguments that create the SCRAM users (with OAUTHBEARER,
+        only the admin)."""
         return [
             argument
             for user, password in self.passwords.items()
+            if self.oauth is None or user == ADMIN
             for argument in ("--add-scram", f"{SCRAM_MECHANISM}=[name={user},password={password}]")
         ]
 
@@ -197,7 +257,15 @@ class BrokerSecurity:
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "KAFKA_SSL_CA_FILE": str(self.ca_file.resolve()),
         }
-        if self.mode == "sasl_ssl":
+        if self.oauth is not None and user != ADMIN:
+            settings |= {
+                "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                "KAFKA_SASL_MECHANISM": OAUTH_MECHANISM,
+                "KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL": self.oauth.token_url,
+                "KAFKA_SASL_OAUTHBEARER_CLIENT_ID": user,
+                "KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET": self.passwords[user],
+            }
+        elif self.mode == "sasl_ssl":
             settings |= {
                 "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
                 "KAFKA_SASL_MECHANISM": SCRAM_MECHANISM,
