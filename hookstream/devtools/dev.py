@@ -30,7 +30,9 @@ from hookstream.core.errors import LocalKafkaError
 from hookstream.core.settings import Settings, load_settings
 from hookstream.core.topics import ensure_topics
 from hookstream.devtools import localkafka
+from hookstream.devtools.localkafka.security import ADMIN, BrokerSecurity
 from hookstream.devtools.status import StatusLine, read_status
+from hookstream.ops.acls import SERVICES, default_user, required_acls
 
 DEV_CLIENT_SECRET = "dev-client-secret"  # noqa: S105 - dev mode's documented, local-only value
 DEV_API_TOKEN = "dev-api-token"  # noqa: S105
@@ -145,20 +147,33 @@ class DevLayout:
 @click.option("--worker-port", type=int, default=6066, show_default=True)
 @click.option("--sink-port", type=int, default=6067, show_default=True)
 @click.option("--no-status", is_flag=True, help="Do not print the live status line.")
-def dev_command(data_dir: Path, no_status: bool, **ports: int) -> None:
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="Kafka as platform teams run it: a TLS listener only, SCRAM-SHA-512 users and the "
+    "authorizer on; each service connects as its own user with exactly the ACLs "
+    "`hookstream acls` prints (a data dir keeps the mode it was first started with).",
+)
+def dev_command(data_dir: Path, no_status: bool, secure: bool, **ports: int) -> None:
     """Run the whole pipeline locally: Kafka, the Intercom sandbox, the worker, the sink and
     the ingest. Ctrl-C stops everything, in order, and leaves nothing running."""
     settings = load_settings()
     layout = DevLayout(data_dir, **ports)
     layout.logs.mkdir(parents=True, exist_ok=True)
     click.echo(f"kafka     starting (jars cached in {localkafka.DEFAULT_CACHE_DIR}) ...")
+    kafka_dir = data_dir / "kafka"
     try:
-        bootstrap = localkafka.start(port=layout.kafka_port, data_dir=data_dir / "kafka")
+        secured = BrokerSecurity.prepare("sasl_ssl", kafka_dir) if secure else None
+        bootstrap = localkafka.start(port=layout.kafka_port, data_dir=kafka_dir, security=secured)
+        if secured is not None:
+            asyncio.run(secured.apply_acls(bootstrap, required_acls(settings)))
     except LocalKafkaError as exc:
         raise click.ClickException(str(exc)) from exc
     production = uses_production_intercom(settings)
     env = _child_env(settings, layout, bootstrap, production=production)
-    asyncio.run(ensure_topics(settings, bootstrap=bootstrap))
+    # The topics are created as the admin on a secured broker (the services may not).
+    admin = {} if secured is None else _lowered(secured.client_settings(ADMIN, bootstrap))
+    asyncio.run(ensure_topics(load_settings(**admin), bootstrap=bootstrap))
     services = _services(layout, production=production)
     stop_requested = False
 
@@ -171,9 +186,10 @@ def dev_command(data_dir: Path, no_status: bool, **ports: int) -> None:
     try:
         for service in services:
             click.echo(f"{service.name:<9} starting ...")
-            service.start(env)
+            service.start(env | _kafka_user(secured, bootstrap, service.name))
             service.wait_healthy()
-        _print_endpoints(layout, bootstrap, services, env, production=production)
+        operator = _kafka_user(secured, bootstrap, "operator")
+        _print_endpoints(layout, bootstrap, services, env, production=production, operator=operator)
         status = StatusLine(enabled=not no_status and sys.stdout.isatty())
         while not stop_requested:
             if failed := [s.name for s in services if s.process and s.process.poll() is not None]:
@@ -189,6 +205,19 @@ def dev_command(data_dir: Path, no_status: bool, **ports: int) -> None:
                     service.stop()
         localkafka.stop(data_dir / "kafka")
         click.echo("stopped; nothing left running")
+
+
+def _kafka_user(secured: BrokerSecurity | None, bootstrap: str, service: str) -> dict[str, str]:
+    """The `KAFKA_*` settings with which `service` connects as its own user (none: plaintext,
+    or the sandbox, which uses no Kafka)."""
+    if secured is None or service not in SERVICES:
+        return {}
+    return secured.client_settings(default_user(service), bootstrap)
+
+
+def _lowered(variables: Mapping[str, str]) -> dict[str, str]:
+    """Settings variables as `load_settings` overrides."""
+    return {name.lower(): value for name, value in variables.items()}
 
 
 def _child_env(
@@ -260,7 +289,11 @@ def _print_endpoints(
     env: Mapping[str, str],
     *,
     production: bool,
+    operator: Mapping[str, str],
 ) -> None:
+    """What runs where, and commands to try it (`operator`: the operator user's `KAFKA_*`
+    settings on a secured broker, else empty)."""
+    operator_user = operator.get("KAFKA_SASL_USERNAME", "")
     ingest = layout.url(layout.ingest_port)
     secret = env["INTERCOM_CLIENT_SECRET"]
     intercom = (
@@ -289,7 +322,11 @@ def _print_endpoints(
         f"-H 'Authorization: Bearer {env['HOOKSTREAM_API_TOKEN']}' -d '{event}'",
         "follow a routed topic:",
         f"  hookstream tail --bootstrap {bootstrap} intercom.conversation.user.created",
-        "",
-        "Ctrl-C stops everything.",
     ]
+    if operator:
+        lines[-2:-2] = [
+            f"Kafka is secured (TLS, SCRAM): the operator commands connect as {operator_user}",
+            *(f"  export {name}={shlex.quote(value)}" for name, value in operator.items()),
+        ]
+    lines += ["", "Ctrl-C stops everything."]
     click.echo("\n".join(lines))

@@ -1,11 +1,12 @@
-"""`hookstream dev` driven as a user would: start it, send signed webhooks with
-`send-webhook`, see them routed with `tail`, post a data event and see the sandbox accept it,
-then Ctrl-C, and nothing of it is left running."""
+"""`hookstream dev` driven as a user would: start it (plaintext, and `--secure`: TLS, SCRAM,
+ACLs), send signed webhooks with `send-webhook`, see them routed with `tail`, post a data
+event and see the sandbox accept it, then Ctrl-C, and nothing of it is left running."""
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -56,7 +57,8 @@ def _wait_for_line(log: Path, pattern: str, process: subprocess.Popen[bytes]) ->
     raise AssertionError(f"no {pattern!r} in:\n{log.read_text()}")
 
 
-def test_dev_mode_runs_the_pipeline_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("secure", [False, True], ids=["plaintext", "secure"])
+def test_dev_mode_runs_the_pipeline_and_ctrl_c_leaves_nothing(tmp_path: Path, secure: bool) -> None:
     data_dir = tmp_path / "devdata"
     names = ("kafka", "ingest", "ingest-admin", "sandbox", "worker", "sink")
     ports = {name: localkafka.free_port() for name in names}
@@ -66,7 +68,8 @@ def test_dev_mode_runs_the_pipeline_and_ctrl_c_leaves_nothing(tmp_path: Path) ->
     with log.open("wb") as output:
         dev = subprocess.Popen(
             [sys.executable, "-m", "hookstream.cli", "dev", "--data-dir", str(data_dir)]
-            + [arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))],
+            + [arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))]
+            + (["--secure"] if secure else []),
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -89,9 +92,16 @@ def test_dev_mode_runs_the_pipeline_and_ctrl_c_leaves_nothing(tmp_path: Path) ->
         summary = orjson.loads(sent.stdout)
         assert summary["by_status"] == {"200": 10}
 
+        # secured, the operator's settings as printed (a TLS listener only: plaintext fails)
+        exports = dict(re.findall(r"^  export (KAFKA_\w+)=(\S+)$", printed, re.MULTILINE))
+        assert bool(exports) == secure, printed
+        if secure:
+            assert exports["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+            assert exports["KAFKA_SASL_USERNAME"] == "hookstream-operator"
+        operator_env = env | {name: shlex.split(value)[0] for name, value in exports.items()}
         tailed = _hookstream(
             "tail", "intercom.contact.user.created", "--bootstrap", bootstrap,
-            "--from-beginning", "--max", "10", "--timeout", "30", "--json", env=env,
+            "--from-beginning", "--max", "10", "--timeout", "30", "--json", env=operator_env,
         )  # fmt: skip
         assert tailed.returncode == 0, tailed.stderr
         records = [orjson.loads(line) for line in tailed.stdout.splitlines()]
