@@ -320,17 +320,7 @@ class Spool:
             "SELECT seq, topic, key, value, headers, spooled_at FROM spool ORDER BY seq LIMIT ?",
             (limit,),
         ).fetchall()
-        return [
-            SpooledRecord(
-                seq=seq,
-                topic=topic,
-                key=key,
-                value=value,
-                headers=[(name, text.encode()) for name, text in orjson.loads(headers)],
-                spooled_at=spooled_at,
-            )
-            for seq, topic, key, value, headers, spooled_at in rows
-        ]
+        return [_spooled_record(*row) for row in rows]
 
     def _delete(self, records: Sequence[SpooledRecord]) -> None:
         self._remove(records)
@@ -388,20 +378,20 @@ def read_spool_file(path: Path) -> list[StoredRecord]:
             "FROM quarantine ORDER BY seq"
         ).fetchall()
     return [
-        StoredRecord(
-            SpooledRecord(
-                seq=seq,
-                topic=topic,
-                key=key,
-                value=value,
-                headers=[(name, text.encode()) for name, text in orjson.loads(headers)],
-                spooled_at=spooled_at,
-            ),
-            reason,
-            quarantined_at,
-        )
-        for seq, topic, key, value, headers, spooled_at, reason, quarantined_at in [
-            *waiting,
-            *quarantined,
-        ]
+        StoredRecord(_spooled_record(*row), reason, quarantined_at)
+        for *row, reason, quarantined_at in [*waiting, *quarantined]
     ]
+
+
+def _spooled_record(  # noqa: PLR0917 - a spool row's columns, in order
+    seq: int, topic: str, key: bytes, value: bytes, headers: str, spooled_at: float
+) -> SpooledRecord:
+    """The record of a `spool` (or `quarantine`) row: its headers are stored as JSON text."""
+    return SpooledRecord(
+        seq=seq,
+        topic=topic,
+        key=key,
+        value=value,
+        headers=[(name, text.encode()) for name, text in orjson.loads(headers)],
+        spooled_at=spooled_at,
+    )
