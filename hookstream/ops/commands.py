@@ -30,17 +30,12 @@ from hookstream.core.topics import (
     ensure_topics,
 )
 from hookstream.ops import render
+from hookstream.ops.options import bootstrap_option
 from hookstream.ops.replay import ReplayFilter, ReplaySummary, default_group, parse_time, replay
 from hookstream.ops.tail import TailOptions, tail
 
 T = TypeVar("T")
 
-_bootstrap_option = click.option(
-    "--bootstrap",
-    metavar="HOST:PORT[,...]",
-    default=None,
-    help="Kafka bootstrap servers.  [default: KAFKA_BOOTSTRAP_SERVERS, else localhost:9092]",
-)
 _connect_timeout_option = click.option(
     "--connect-timeout",
     type=click.FloatRange(min=0.1),
@@ -96,7 +91,7 @@ def _run(settings: Settings, coroutine: Coroutine[Any, Any, T]) -> T:
     help="Also describe the routed topics that exist (HOOKSTREAM_ROUTE_PREFIX*).",
 )
 @_json_option
-@_bootstrap_option
+@bootstrap_option
 @_connect_timeout_option
 def topics_command(
     action: str, routed: bool, as_json: bool, bootstrap: str | None, connect_timeout: float
@@ -225,7 +220,7 @@ def _describe_text(topic: TopicDescription) -> str:
 @click.option(
     "--full", is_flag=True, help=f"Do not cut values after {render.DEFAULT_MAX_CHARS} characters."
 )
-@_bootstrap_option
+@bootstrap_option
 @_connect_timeout_option
 def tail_command(  # click passes the options by name
     *,
@@ -363,7 +358,7 @@ class _TimeParam(click.ParamType):
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the summary (and moved records) as JSON."
 )
-@_bootstrap_option
+@bootstrap_option
 @_connect_timeout_option
 def replay_command(  # click passes the options by name
     *,

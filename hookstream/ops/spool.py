@@ -25,6 +25,7 @@ from hookstream.core.settings import Settings, load_settings
 from hookstream.core.topics import RECORD_OVERHEAD_BYTES
 from hookstream.ingest.durable import DurableWriter, WriterConfig
 from hookstream.ingest.spool import Spool, StoredRecord, read_spool_file
+from hookstream.ops.options import bootstrap_option
 
 _SPOOL_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -81,12 +82,7 @@ def export_command(path: Path, output: Any) -> None:
 
 @spool_group.command("drain")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--bootstrap",
-    metavar="HOST:PORT[,...]",
-    default=None,
-    help="Kafka bootstrap servers.  [default: KAFKA_BOOTSTRAP_SERVERS]",
-)
+@bootstrap_option
 @click.option(
     "--timeout",
     type=click.FloatRange(min=1),
