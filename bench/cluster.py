@@ -33,7 +33,6 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -136,17 +135,15 @@ class ClusterPipeline(Pipeline):
             await self.start(name)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        for name in ("ingest", *REPLICAS, "sink", "worker", "sandbox"):
-            if name in self.services:
-                await asyncio.to_thread(self.services[name].stop)
-        if self.cluster_dir is None:
-            await asyncio.to_thread(localkafka.stop, self.kafka_dir)
+    def stop_order(self) -> list[str]:
+        """The ingest first, then the replicas, then the rest as `Pipeline` stops them."""
+        ingest, *others = super().stop_order()
+        return [ingest, *REPLICAS, *others]
+
+    @property
+    def owns_broker(self) -> bool:
+        """A running cluster in `cluster_dir` is left running."""
+        return self.cluster_dir is None
 
 
 class Probe:

@@ -142,10 +142,21 @@ class Pipeline:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        for name in reversed(ORDER):
+        for name in self.stop_order():
             if name in self.services:
                 await asyncio.to_thread(self.services[name].stop)
-        await asyncio.to_thread(localkafka.stop, self.kafka_dir)
+        if self.owns_broker:
+            await asyncio.to_thread(localkafka.stop, self.kafka_dir)
+
+    def stop_order(self) -> list[str]:
+        """The services in the order `__aexit__` stops them: the ingest first (no new
+        intake), the sandbox last."""
+        return list(reversed(ORDER))
+
+    @property
+    def owns_broker(self) -> bool:
+        """Whether `__aexit__` stops the broker (the pipeline started it)."""
+        return True
 
     def env_of(self, name: str) -> dict[str, str]:
         """The environment of one service (all get `env()` here)."""
