@@ -42,6 +42,12 @@ HEADER_TOPIC = "intercom-topic"
 HEADER_NOTIFICATION_ID = "intercom-notification-id"
 HEADER_DELIVERY_ATTEMPTS = "intercom-delivery-attempts"
 HEADER_RECEIVED_AT = "hookstream-received-at"
+# The Intercom workspace (`app_id`) a notification came from or a data event is for.
+HEADER_APP_ID = "intercom-app-id"
+# Which configured app's client secret verified a webhook (`INTERCOM_CLIENT_SECRETS` names).
+HEADER_HOOKSTREAM_APP = "hookstream-app"
+# W3C trace context (https://www.w3.org/TR/trace-context/), when tracing is on.
+HEADER_TRACEPARENT = "traceparent"
 HEADER_CE_SPECVERSION = "ce_specversion"
 HEADER_CE_ID = "ce_id"
 HEADER_CE_SOURCE = "ce_source"
