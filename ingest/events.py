@@ -10,9 +10,11 @@ import hmac
 import orjson
 from starlette.requests import Request
 
+from hookstream.core.contract import Headers
 from hookstream.core.dataevents import DataEvent, event_key, validate_events
 from hookstream.core.errors import DataEventInvalid, DataEventsInvalid
 from hookstream.core.settings import IngestSettings, Settings
+from hookstream.core.tracing import DURABLE_IN, TRACING_OFF, Tracing
 from hookstream.ingest.body import read_body
 from hookstream.ingest.durable import DurableWriter, OutgoingRecord, Via, write_all_durably
 from hookstream.ingest.errors import InvalidDataEvents, NotAuthenticated, RequestRefused
@@ -58,8 +60,16 @@ async def accept_data_events(request: Request, settings: Settings) -> list[DataE
         raise InvalidDataEvents(str(exc), errors=exc.as_dicts()) from exc
 
 
-async def queue_data_events(writer: DurableWriter, events: list[DataEvent], topic: str) -> Via:
+async def queue_data_events(
+    writer: DurableWriter, events: list[DataEvent], topic: str, tracing: Tracing = TRACING_OFF
+) -> Via:
     """Make every event durable on `topic`, together: "kafka" or "spool" says where all of
     them are. Raises `NotDurable` (503) when none could be stored."""
-    records = [OutgoingRecord(topic, event_key(event), event.body(), []) for event in events]
-    return await write_all_durably(writer, records)
+    headers: Headers = []  # the same for every record: `traceparent` when traces are on
+    with tracing.producer(topic, None, headers, count=len(events)) as span:
+        records = [
+            OutgoingRecord(topic, event_key(event), event.body(), headers) for event in events
+        ]
+        via = await write_all_durably(writer, records)
+        span.set_attribute(DURABLE_IN, via)
+    return via

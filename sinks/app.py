@@ -43,6 +43,7 @@ from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
 from hookstream.core.settings import Settings
 from hookstream.core.topics import faust_topic_options
+from hookstream.core.tracing import Tracing
 from hookstream.sinks.client import IntercomClient, access_token
 from hookstream.sinks.deadletter import FaustDeadLetters, SourceRecord
 from hookstream.sinks.dedup import RecentlySent
@@ -108,7 +109,8 @@ class Sink:
         access_token(settings.sink)  # refuse to build without one
         self.settings = settings
         self.metrics = SinkMetrics(registry)
-        self.client = IntercomClient(settings.sink, transport)
+        self.tracing = Tracing.from_settings(settings.tracing, "hookstream-sink")
+        self.client = IntercomClient(settings.sink, transport, self.tracing)
         self.budget = RateBudget.for_replica(
             settings.sink.rate_limit_per_minute,
             settings.sink.replicas,
@@ -158,6 +160,7 @@ class Sink:
 
     async def start(self) -> None:
         """Open the client and build the pipeline (the service's on_start)."""
+        self.tracing.start()
         await self.client.open()
         settings = self.settings
         self.pipeline = Pipeline(
@@ -170,6 +173,8 @@ class Sink:
             retry=RetryPolicy(deadline=settings.sink.retry_deadline_seconds),
             max_pending=settings.sink.batch_size,
             on_crash=self.app.crash,
+            tracing=self.tracing,
+            group=settings.sink.id,
         )
         self._started.set()
         log.info(
@@ -195,6 +200,7 @@ class Sink:
             )
             await pipeline.close()
         await self.client.aclose()
+        await asyncio.to_thread(self.tracing.shutdown)  # exports what is left
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Sink]:

@@ -17,6 +17,7 @@ from typing import Self
 import httpx
 
 from hookstream.core.settings import SinkSettings
+from hookstream.core.tracing import TRACING_OFF, Tracing, set_response_status
 from hookstream.sinks.errors import (
     AccessDenied,
     EventRejected,
@@ -87,9 +88,16 @@ def limits_from(settings: SinkSettings) -> httpx.Limits:
 class IntercomClient:
     """Sends data events to Intercom. Use `async with`, or `open()` and `aclose()`."""
 
-    def __init__(self, settings: SinkSettings, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        settings: SinkSettings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        tracing: Tracing = TRACING_OFF,
+    ):
         self._settings = settings
         self._transport = transport
+        self._tracing = tracing
+        self._url = self.base_url + EVENTS_PATH
         self._http: httpx.AsyncClient | None = None
         self._closed = False
 
@@ -134,12 +142,15 @@ class IntercomClient:
         Intercom answers 2xx."""
         if self._http is None:
             raise RuntimeError("IntercomClient is not open")
-        try:
-            response = await self._http.post(EVENTS_PATH, content=body)
-        except httpx.TimeoutException as exc:
-            raise NetworkError(f"timed out: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
-            raise NetworkError(f"{type(exc).__name__}: {exc}") from exc
+        headers: dict[str, str] = {}  # `traceparent` when traces are on
+        with self._tracing.client("POST", self._url, headers) as span:
+            try:
+                response = await self._http.post(EVENTS_PATH, content=body, headers=headers)
+            except httpx.TimeoutException as exc:
+                raise NetworkError(f"timed out: {type(exc).__name__}") from exc
+            except httpx.TransportError as exc:
+                raise NetworkError(f"{type(exc).__name__}: {exc}") from exc
+            set_response_status(span, response.status_code)
         rate = RateHeaders.parse(response.headers)
         status = response.status_code
         if 200 <= status < 300:

@@ -29,6 +29,7 @@ from tenacity.wait import wait_random_exponential
 
 from hookstream.core.dataevents import DataEvent, DataEventInvalid, parse_event
 from hookstream.core.logs import get_logger
+from hookstream.core.tracing import TRACING_OFF, Tracing
 from hookstream.sinks.client import Accepted
 from hookstream.sinks.deadletter import DeadLetter, DeadLetterWriter, Reason, SourceRecord
 from hookstream.sinks.dedup import RecentlySent
@@ -94,6 +95,8 @@ class Pipeline:
         retry: RetryPolicy,
         max_pending: int,
         on_crash: Callable[[BaseException], Awaitable[None]] | None = None,
+        tracing: Tracing = TRACING_OFF,
+        group: str = "",
     ) -> None:
         self._sender = sender
         self._budget = budget
@@ -104,6 +107,8 @@ class Pipeline:
         self._retry = retry
         self._max_pending = max_pending
         self._on_crash = on_crash
+        self._tracing = tracing
+        self._group = group
         self._acks = InOrderAcks()
         self._lanes = _Lanes()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -202,7 +207,15 @@ class Pipeline:
 
     async def _handle(self, record: SourceRecord) -> None:
         try:
-            await self._process(record)
+            with self._tracing.consumer(
+                record.topic,
+                record.key,
+                record.headers,
+                partition=record.partition,
+                offset=record.offset,
+                group=self._group,
+            ):
+                await self._process(record)
             await self._acks.finish((record.topic, record.partition), record.offset)
         except asyncio.CancelledError:
             raise

@@ -20,6 +20,7 @@ from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
 from hookstream.core.settings import Settings
 from hookstream.core.topics import RECORD_OVERHEAD_BYTES, TopicAdmin, ensure_topics
+from hookstream.core.tracing import Tracing
 from hookstream.streams import _transactions
 from hookstream.streams._monitor import LeanMonitor
 from hookstream.streams._outbox import Outbox
@@ -104,6 +105,7 @@ class WorkerApp(faust_compat.App):
         )
         self.settings = settings
         self.metrics = WorkerMetrics()
+        self.tracing = Tracing.from_settings(settings.tracing, "hookstream-worker")
         self.topic_admin = TopicAdmin(
             settings.topics, KafkaConnection.from_settings(settings.kafka)
         )
@@ -123,6 +125,7 @@ class WorkerApp(faust_compat.App):
             health_service(self, host=self.conf.web_bind, port=self.conf.web_port)
         )
         await self.topic_admin.start()
+        self.tracing.start()
 
     async def on_started(self) -> None:
         await super().on_started()  # returns once the tables are recovered
@@ -133,6 +136,7 @@ class WorkerApp(faust_compat.App):
         self.ready = False
         await super().on_stop()
         await self.topic_admin.close()
+        await asyncio.to_thread(self.tracing.shutdown)  # exports what is left
 
     async def on_agent_error(self, agent: Any, exc: BaseException) -> None:
         # Faust would restart the agent and carry on past the failed event; stop instead:
@@ -259,7 +263,9 @@ def build_app(
         sink=TransactionalSink(app.outbox, app.conf.producer_max_request_size),
         dlq_topic=settings.topics.dlq,
         metrics=app.metrics,
+        tracing=app.tracing,
     )
+    tracing, group = app.tracing, settings.worker.id
 
     async def route(stream: Any) -> None:
         async for batch in stream:  # a partition's fetched records (`streams._consumer`)
@@ -273,7 +279,15 @@ def build_app(
                     headers=list(record.headers),
                     timestamp_ms=record.timestamp,
                 )
-                await processor.process(raw)
+                with tracing.consumer(
+                    raw.topic,
+                    raw.key,
+                    raw.headers,
+                    partition=raw.partition,
+                    offset=raw.offset,
+                    group=group,
+                ):
+                    await processor.process(raw)
                 if n % _YIELD_EVERY_RECORDS == 0:
                     await asyncio.sleep(0)  # let the commit, the producers and /metrics in
 
