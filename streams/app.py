@@ -20,7 +20,7 @@ from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
 from hookstream.core.settings import Settings
 from hookstream.core.topics import RECORD_OVERHEAD_BYTES, TopicAdmin, ensure_topics
-from hookstream.core.tracing import Tracing
+from hookstream.core.tracing import OUTCOME, Tracing
 from hookstream.streams import _transactions
 from hookstream.streams._monitor import LeanMonitor
 from hookstream.streams._outbox import Outbox
@@ -286,8 +286,9 @@ def build_app(
                     partition=raw.partition,
                     offset=raw.offset,
                     group=group,
-                ):
-                    await processor.process(raw)
+                ) as span:
+                    outcome = await processor.process(raw)
+                    span.set_attribute(OUTCOME, outcome.value)
                 if n % _YIELD_EVERY_RECORDS == 0:
                     await asyncio.sleep(0)  # let the commit, the producers and /metrics in
 

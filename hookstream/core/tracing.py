@@ -45,16 +45,21 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from hookstream.core.build_info import VERSION
 from hookstream.core.contract import HEADER_TRACEPARENT, Headers
+from hookstream.core.logs import get_logger
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
     from hookstream.core.settings import TracingSettings
 
+log = get_logger(__name__)
+
 ASGIApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
 
 DURABLE_IN = "hookstream.durable_in"
 """Attribute of the ingest's PRODUCER spans: `kafka` or `spool`."""
+OUTCOME = "hookstream.outcome"
+"""Attribute of the worker's CONSUMER spans: `routed`, `duplicate`, `dropped`, `dead-lettered`."""
 
 _NOOP: AbstractContextManager[Span] = contextlib.nullcontext(INVALID_SPAN)
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -108,6 +113,13 @@ class Tracing:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=self.endpoint)))
         self._provider = provider
         self._tracer = provider.get_tracer("hookstream", VERSION)
+        where = urlsplit(self.endpoint)  # no user info: it may hold a credential
+        port = f":{where.port}" if where.port else ""
+        log.info(
+            "traces_exported",
+            service=resource.attributes.get(SERVICE_NAME),
+            endpoint=f"{where.scheme}://{where.hostname}{port}{where.path}",
+        )
 
     def shutdown(self) -> None:
         """Export what is left and stop; harmless twice or when never started. Blocks for

@@ -144,9 +144,15 @@ def _ids(traceparent: str) -> tuple[str, str]:
 
 @asynccontextmanager
 async def _pipeline(
-    kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, endpoint: str | None
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    endpoint: str | None,
+    off_collector: str | None = None,
 ) -> AsyncIterator[tuple[WorkerConfig, Any, Any, Sink, RecordingTransport]]:
-    """The ingest, the worker and the sink, exporting to `endpoint` (traces off: None)."""
+    """The ingest, the worker and the sink, exporting to `endpoint`. Traces off (None): the
+    ingest and the sink as deployed by default (no endpoint), the worker with the endpoint
+    `off_collector` and OTEL_SDK_DISABLED=true."""
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")  # export within 0.1 s, not 5 s
@@ -154,6 +160,9 @@ async def _pipeline(
     worker_env = {"OTEL_BSP_SCHEDULE_DELAY": "100"}
     if endpoint is not None:
         worker_env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+    elif off_collector is not None:  # off by the SDK's switch, though it knows the collector
+        worker_env["OTEL_EXPORTER_OTLP_ENDPOINT"] = off_collector
+        worker_env["OTEL_SDK_DISABLED"] = "true"
     config = WorkerConfig(
         bootstrap=kafka_bootstrap, data_root=tmp_path, partitions=1, extra_env=worker_env
     )
@@ -277,6 +286,7 @@ async def test_one_webhook_is_one_trace_across_ingest_worker_and_sink_to_interco
     assert consumed["messaging.kafka.offset"] == raw.offset
     assert consumed["messaging.kafka.message.key"] == raw.key.decode()
     assert consumed["messaging.consumer.group.name"] == config.name
+    assert consumed["hookstream.outcome"] == "routed"
     produced = by_name[chain[3]]["attributes"]
     assert produced["messaging.operation.type"] == "send"
     assert produced["messaging.kafka.message.key"] == routed.key.decode()
@@ -292,7 +302,9 @@ async def test_with_traces_off_no_traceparent_is_written_and_nothing_is_exported
     with Collector().serving() as collector:
         # The SDK's own variables alone do not turn traces on: the endpoint does.
         monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
-        async with _pipeline(kafka_bootstrap, tmp_path, monkeypatch, None) as (
+        async with _pipeline(
+            kafka_bootstrap, tmp_path, monkeypatch, None, off_collector=collector.url
+        ) as (
             config,
             client,
             control,
