@@ -175,8 +175,10 @@ def main() -> None:
             peaks: dict[str, list[dict[str, Any]]] = {name: [] for name in urls}
             for url in urls.values():  # warm-up: connections, topic metadata
                 loadgen(binary, url + "/webhooks/intercom", n=2000, secret=SECRET)
-            for _round in range(args.rounds):
-                for name, url in urls.items():
+            names = list(urls)
+            for number in range(args.rounds):  # each round starts with the next server
+                for name in names[number % len(names) :] + names[: number % len(names)]:
+                    url = urls[name]
                     peaks[name].append(
                         loadgen(
                             binary,
@@ -315,21 +317,21 @@ def _report(
         ["peak req/s, no-op as a bare ASGI app", f"{peak('ingest', 'per_second'):.0f}",
          f"{bare:.0f}", f"{peak('ingest', 'per_second') / bare:.0%}", ""]
     )  # fmt: skip
-    for mode in args.tracing[1:]:
-        traced = peak(_traced_name(mode), "per_second")
-        rows.append(
-            [f"peak req/s, traces on, {mode}% sampled", f"{traced:.0f}",
-             f"{peak('baseline', 'per_second'):.0f}",
-             f"{traced / peak('baseline', 'per_second'):.0%} "
-             f"({traced / peak('ingest', 'per_second'):.0%} of untraced)", ""]
-        )  # fmt: skip
+    extras = [(_traced_name(mode), f"peak req/s, traces on, {mode}% sampled")
+              for mode in args.tracing[1:]]  # fmt: skip
     if args.compare_tree is not None:
-        other = peak(_OTHER_TREE, "per_second")
+        extras.append((_OTHER_TREE, f"peak req/s, ingest of {args.compare_tree}"))
+    for name, label in extras:
+        # Paired: each round's figure over the untraced ingest's of the same round, so a
+        # machine whose load drifts between rounds still compares like with like.
+        paired = median(
+            [mine["per_second"] / untraced["per_second"]
+             for mine, untraced in zip(peaks[name], peaks["ingest"], strict=True)]
+        )  # fmt: skip
         rows.append(
-            [f"peak req/s, ingest of {args.compare_tree}", f"{other:.0f}",
-             f"{peak('baseline', 'per_second'):.0f}",
-             f"{other / peak('baseline', 'per_second'):.0%} "
-             f"(this tree: {peak('ingest', 'per_second') / other:.0%} of it)", ""]
+            [label, f"{peak(name, 'per_second'):.0f}", f"{peak('baseline', 'per_second'):.0f}",
+             f"{peak(name, 'per_second') / peak('baseline', 'per_second'):.0%}; "
+             f"{paired:.0%} of the ingest (round by round)", ""]
         )  # fmt: skip
     rows.append(
         ["RSS MiB at the end", f"{memory['ingest']:.0f}", f"{memory['baseline']:.0f}", "", ""]

@@ -206,9 +206,10 @@ class Tracing:
             },
         )
         context = span.get_span_context()
-        headers[HEADER_TRACEPARENT] = _traceparent(span)
-        if context.trace_state:
-            headers[_TRACESTATE] = context.trace_state.to_header()
+        if context.is_valid:  # not a disabled SDK's span
+            headers[HEADER_TRACEPARENT] = _traceparent(span)
+            if context.trace_state:
+                headers[_TRACESTATE] = context.trace_state.to_header()
         return trace.use_span(span, end_on_exit=True)
 
     def server(self, app: ASGIApp, paths: Collection[str]) -> ASGIApp:
@@ -276,7 +277,8 @@ def _messaging(operation: str, topic: str, key: bytes | None) -> dict[str, Any]:
 @contextlib.contextmanager
 def _injecting(span_manager: AbstractContextManager[Span], headers: Headers) -> Iterator[Span]:
     with span_manager as span:
-        headers.append((HEADER_TRACEPARENT, _traceparent(span).encode()))
+        if span.get_span_context().is_valid:  # not a disabled SDK's span
+            headers.append((HEADER_TRACEPARENT, _traceparent(span).encode()))
         yield span
 
 
