@@ -1,4 +1,4 @@
-"""`hookstream verify-signature` with named secrets says whose secret signed the body."""
+"""`hookstream verify-signature` and `send-webhook` with secrets named by app or workspace."""
 
 from __future__ import annotations
 
@@ -38,3 +38,24 @@ def test_it_names_the_app_whose_secret_matched(tmp_path: Path) -> None:
     code, output = _verify(body_file, "another-secret-entirely", env)
     assert code == 1
     assert output.startswith("invalid")
+
+
+def test_send_webhook_refuses_a_secret_for_no_workspace_and_a_body_file_for_several(
+    tmp_path: Path,
+) -> None:
+    body_file = tmp_path / "body.json"
+    body_file.write_bytes(b"{}")
+    stray = CliRunner().invoke(
+        main, ["send-webhook", "--app-id", "ws1", "--secret", f"ws2:{SECRET_A}"]
+    )
+    several = CliRunner().invoke(
+        main,
+        ["send-webhook", "--body-file", str(body_file), "--app-id", "a", "--app-id", "b"],
+    )
+    unsigned = CliRunner(env={"INTERCOM_CLIENT_SECRET": None}).invoke(
+        main, ["send-webhook", "--app-id", "ws1", "--app-id", "ws2", "--secret", f"ws1:{SECRET_A}"]
+    )
+    assert (stray.exit_code, several.exit_code, unsigned.exit_code) == (2, 2, 2)
+    assert "no --app-id ws2 to sign for" in stray.output
+    assert "at most one --app-id" in several.output
+    assert "give --secret or set INTERCOM_CLIENT_SECRET" in unsigned.output
