@@ -386,8 +386,21 @@ class WorkerSettings(_Group):
     commit_interval_seconds: float = _env(
         "HOOKSTREAM_WORKER_COMMIT_INTERVAL_SECONDS",
         0.5,
-        "How often the worker commits its transaction: routed records become visible then.",
+        "Longest interval between the worker's transaction commits (routed records become"
+        " visible at a commit).",
         gt=0,
+    )
+    commit_early_after_seconds: float = _env(
+        "HOOKSTREAM_WORKER_COMMIT_EARLY_AFTER_SECONDS",
+        0.05,
+        "Commit sooner, once the last commit is this old, while few records wait for it.",
+        gt=0,
+    )
+    commit_early_max_records: int = _env(
+        "HOOKSTREAM_WORKER_COMMIT_EARLY_MAX_RECORDS",
+        1000,
+        "Most records waiting for a commit that still make it early (0: only the interval).",
+        ge=0,
     )
     session_timeout_seconds: float = _env(
         "HOOKSTREAM_WORKER_SESSION_TIMEOUT_SECONDS",
