@@ -35,6 +35,8 @@ from bench.harness import (
 from bench.pipeline import SECRET, Pipeline
 from hookstream.core.contract import HEADER_RECEIVED_AT, decode_headers
 from hookstream.core.kafka import KafkaConnection
+from hookstream.core.settings import TopicSettings
+from hookstream.core.topics import TopicAdmin
 
 TOPIC = "conversation.user.created"
 DRAIN_SECONDS = 120.0
@@ -49,9 +51,15 @@ def percentile(values: list[float], share: float) -> float:
 async def measure(pipeline: Pipeline, binary: Path, rate: int, seconds: float) -> dict[str, Any]:
     """Offer `rate` webhooks/s for `seconds`; latencies of their routed records, in ms."""
     total = int(rate * seconds)
+    # Created as the worker would (it creates a routed topic on its first record): a consumer
+    # that joined before the topic existed was assigned it only after the worker's first
+    # commits, and read from the latest offset then, missing the records before.
+    connection = KafkaConnection(pipeline.bootstrap)
+    async with TopicAdmin(TopicSettings(), connection) as admin:
+        await admin.ensure(pipeline.topics.routed(TOPIC))
     consumer = AIOKafkaConsumer(
         pipeline.topics.routed(TOPIC),
-        **KafkaConnection(pipeline.bootstrap).client_config("hookstream-bench"),
+        **connection.client_config("hookstream-bench"),
         isolation_level="read_committed",
         auto_offset_reset="latest",
         enable_auto_commit=False,
