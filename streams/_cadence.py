@@ -9,17 +9,20 @@ worker's time on commits instead of events.
 
 So besides Faust's timer (which keeps the interval the longest one between commits),
 `EarlyCommits` commits as soon as the last commit is
-`HOOKSTREAM_WORKER_COMMIT_EARLY_AFTER_SECONDS` old while the outbox holds at most
-`HOOKSTREAM_WORKER_COMMIT_EARLY_MAX_RECORDS` records (0 turns early commits off). Under a
-backlog the outbox passes that bound within a fraction of the interval, and commits fall
-back to the interval's pace. The commit is Faust's `Consumer.commit` (one at a time: a call
-during a running commit waits for it), so the commit protocol stays the one method of
+`HOOKSTREAM_WORKER_COMMIT_EARLY_AFTER_SECONDS` old, when the outbox holds records and the
+worker is at most `HOOKSTREAM_WORKER_COMMIT_EARLY_MAX_RECORDS` raw records behind (its
+consumer lag: the records of its partitions not committed yet; 0 turns early commits off).
+A worker keeping up is behind by about its rate times the time since the last commit (some
+250 records at 2,500/s); one working through a backlog is thousands behind, and commits at
+the interval's pace (the outbox alone would not tell them apart: a backlog fills it only
+about twice as fast). The commit is Faust's `Consumer.commit` (one at a time: a call during
+a running commit waits for it), so the commit protocol stays the one method of
 `streams._transactions`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sized
+from collections.abc import Callable
 from time import monotonic
 from typing import Any, Protocol
 
@@ -27,8 +30,8 @@ from mode import Service
 
 
 class CommitCadence:
-    """Decides when an early commit is due, from the time of the last commit and the number
-    of records waiting for one."""
+    """Decides when an early commit is due, from the time of the last commit, the records
+    waiting for one and how far behind its input the worker is."""
 
     def __init__(
         self,
@@ -46,10 +49,13 @@ class CommitCadence:
         """Note a commit (of any kind) now."""
         self._last_commit = self._clock()
 
-    def early_commit_due(self, waiting: int) -> bool:
-        """Whether to commit now, with `waiting` records held for the next commit."""
+    def early_commit_due(self, *, waiting: int, behind: int) -> bool:
+        """Whether to commit now, with `waiting` records held for the next commit and the
+        worker `behind` records of its input not committed yet."""
         return (
-            0 < waiting <= self.early_max_records
+            waiting > 0
+            and behind <= self.early_max_records
+            and self.early_max_records > 0
             and self._clock() - self._last_commit >= self.early_after
         )
 
@@ -70,15 +76,23 @@ class _Committer(Protocol):
 
 
 class EarlyCommits(Service):
-    """Commits through the app's consumer whenever the cadence says an early commit is due
-    and the app routes (tables recovered, not rebalancing, not crashed)."""
+    """Commits through the app's consumer whenever the app routes (tables recovered, not
+    rebalancing, not crashed) and the cadence says an early commit is due, given the
+    records `waiting` for a commit and the input records the worker is `behind`."""
 
     def __init__(
-        self, app: _Committer, cadence: CommitCadence, outbox: Sized, **kwargs: Any
+        self,
+        app: _Committer,
+        cadence: CommitCadence,
+        *,
+        waiting: Callable[[], int],
+        behind: Callable[[], int],
+        **kwargs: Any,
     ) -> None:
         self.app = app
         self.cadence = cadence
-        self.outbox = outbox
+        self.waiting = waiting
+        self.behind = behind
         super().__init__(**kwargs)
 
     @Service.task
@@ -87,5 +101,7 @@ class EarlyCommits(Service):
             return
         while not self.should_stop:
             await self.sleep(self.cadence.next_check_in())
-            if self.cadence.early_commit_due(len(self.outbox)) and self.app.is_ready():
+            if not self.app.is_ready():
+                continue
+            if self.cadence.early_commit_due(waiting=self.waiting(), behind=self.behind()):
                 await self.app.consumer.commit()

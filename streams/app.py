@@ -131,7 +131,15 @@ class WorkerApp(faust_compat.App):
             health_service(self, host=self.conf.web_bind, port=self.conf.web_port)
         )
         await self.topic_admin.start()
-        await self.add_runtime_dependency(EarlyCommits(self, self.cadence, self.outbox))
+        raw_topic = self.settings.topics.raw
+        await self.add_runtime_dependency(
+            EarlyCommits(
+                self,
+                self.cadence,
+                waiting=lambda: len(self.outbox),
+                behind=lambda: sum(lag for _, _, lag in _lag(self, raw_topic)),
+            )
+        )
 
     async def on_started(self) -> None:
         await super().on_started()  # returns once the tables are recovered

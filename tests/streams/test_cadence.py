@@ -30,27 +30,27 @@ def test_an_early_commit_is_due_once_the_last_commit_is_old_enough_and_records_w
     clock = Clock()
     rule = cadence(clock)
     clock.now += 0.049
-    assert not rule.early_commit_due(10)
+    assert not rule.early_commit_due(waiting=10, behind=10)
     clock.now += 0.001
-    assert rule.early_commit_due(10)
-    assert not rule.early_commit_due(0)  # nothing to commit
+    assert rule.early_commit_due(waiting=10, behind=10)
+    assert not rule.early_commit_due(waiting=0, behind=10)  # nothing to commit
     rule.committed()
-    assert not rule.early_commit_due(10)  # the interval starts again at each commit
+    assert not rule.early_commit_due(waiting=10, behind=10)  # the interval starts again
 
 
-def test_many_waiting_records_leave_the_commit_to_the_interval() -> None:
+def test_a_worker_far_behind_its_input_leaves_the_commit_to_the_interval() -> None:
     clock = Clock()
     rule = cadence(clock)
     clock.now += 1.0
-    assert rule.early_commit_due(1000)
-    assert not rule.early_commit_due(1001)
+    assert rule.early_commit_due(waiting=500, behind=1000)
+    assert not rule.early_commit_due(waiting=500, behind=1001)
 
 
 def test_no_early_commit_when_turned_off() -> None:
     clock = Clock()
     rule = cadence(clock, early_max_records=0)
     clock.now += 10.0
-    assert not rule.early_commit_due(1)
+    assert not rule.early_commit_due(waiting=1, behind=0)
 
 
 def test_the_next_check_is_when_an_early_commit_can_be_due_and_never_a_spin() -> None:
