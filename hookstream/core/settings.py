@@ -393,13 +393,15 @@ class WorkerSettings(_Group):
     commit_early_after_seconds: float = _env(
         "HOOKSTREAM_WORKER_COMMIT_EARLY_AFTER_SECONDS",
         0.05,
-        "Commit sooner, once the last commit is this old, while few records wait for it.",
+        "Commit sooner, once the last commit is this old, while the worker keeps up with its"
+        " input.",
         gt=0,
     )
     commit_early_max_records: int = _env(
         "HOOKSTREAM_WORKER_COMMIT_EARLY_MAX_RECORDS",
         1000,
-        "Most records waiting for a commit that still make it early (0: only the interval).",
+        "Most raw records behind (consumer lag) at which the worker still commits early (0:"
+        " only the interval).",
         ge=0,
     )
     session_timeout_seconds: float = _env(
