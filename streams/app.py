@@ -112,8 +112,8 @@ class WorkerApp(faust_compat.App):
         # Every record of an event waits here for the commit of the event's offset (see
         # `streams._outbox` and `streams._transactions`).
         self.outbox = Outbox()
-        # Commits come at the latest every commit interval (Faust's timer), sooner while
-        # little waits in the outbox (see `streams._cadence`).
+        # Commits come at the latest every commit interval (Faust's timer), sooner while the
+        # worker keeps up with its input (see `streams._cadence`).
         self.cadence = CommitCadence(
             early_after=settings.worker.commit_early_after_seconds,
             early_max_records=settings.worker.commit_early_max_records,
