@@ -60,6 +60,7 @@ __all__ = [
     "DataEventsInvalid",
     "FieldError",
     "Identity",
+    "data_events_request_schema",
     "event_key",
     "parse_event",
     "validate_event",
@@ -163,16 +164,21 @@ DATA_EVENT_SCHEMA: Schema = {
 """One data event: the sink's input record and the body Intercom is sent."""
 
 
-def _request_schema(event: Schema) -> Schema:
+def data_events_request_schema(max_events: int | None = None) -> Schema:
+    """The body of the ingest's `POST /events`: one event, or a list of at most `max_events`
+    (HOOKSTREAM_EVENTS_MAX_PER_REQUEST) of them."""
+    events: Schema = {"type": "array", "items": DATA_EVENT_SCHEMA, "minItems": 1}
+    if max_events is not None:
+        events["maxItems"] = max_events
     return {
         "description": "One data event, or a list of them (all are queued, or none).",
-        "oneOf": [event, {"type": "array", "items": event, "minItems": 1}],
+        "oneOf": [DATA_EVENT_SCHEMA, events],
     }
 
 
-DATA_EVENTS_REQUEST_SCHEMA: Schema = _request_schema(DATA_EVENT_SCHEMA)
-"""The body of the ingest's `POST /events` (the list's length is bounded by
-HOOKSTREAM_EVENTS_MAX_PER_REQUEST, a setting, so not here)."""
+DATA_EVENTS_REQUEST_SCHEMA: Schema = data_events_request_schema()
+"""The body of `POST /events` (its list's length is bounded by a setting: see
+`data_events_request_schema`)."""
 
 _VALIDATOR = compile_schema(DATA_EVENT_SCHEMA)
 
