@@ -55,6 +55,7 @@ __all__ = [
     "MAX_LINK_CHARS",
     "MAX_METADATA_KEYS",
     "MAX_TEXT_CHARS",
+    "REQUEST_ONLY_PROPERTIES",
     "DataEvent",
     "DataEventInvalid",
     "DataEventsInvalid",
@@ -164,15 +165,24 @@ DATA_EVENT_SCHEMA: Schema = {
 """One data event: the sink's input record and the body Intercom is sent."""
 
 
+REQUEST_ONLY_PROPERTIES: Schema = {}
+"""Fields an event of `POST /events` may have that the ingest takes out of the body before
+it is queued (so neither the sink's input nor Intercom's body has them)."""
+
+
 def data_events_request_schema(max_events: int | None = None) -> Schema:
-    """The body of the ingest's `POST /events`: one event, or a list of at most `max_events`
-    (HOOKSTREAM_EVENTS_MAX_PER_REQUEST) of them."""
-    events: Schema = {"type": "array", "items": DATA_EVENT_SCHEMA, "minItems": 1}
+    """The body of the ingest's `POST /events`: one event (with `REQUEST_ONLY_PROPERTIES`),
+    or a list of at most `max_events` (HOOKSTREAM_EVENTS_MAX_PER_REQUEST) of them."""
+    event: Schema = {
+        **DATA_EVENT_SCHEMA,
+        "properties": {**_EVENT_PROPERTIES, **REQUEST_ONLY_PROPERTIES},
+    }
+    events: Schema = {"type": "array", "items": event, "minItems": 1}
     if max_events is not None:
         events["maxItems"] = max_events
     return {
         "description": "One data event, or a list of them (all are queued, or none).",
-        "oneOf": [DATA_EVENT_SCHEMA, events],
+        "oneOf": [event, events],
     }
 
 
