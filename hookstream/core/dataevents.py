@@ -369,7 +369,7 @@ def _describe(  # noqa: PLR0911, PLR0912 - one branch per keyword of the schema
     elif isinstance(kind, _Kind.Required | _Kind.AdditionalProperties):
         message = _NESTED  # in metadata: an object that is neither rich link nor amount
     elif in_metadata_object:
-        message = _METADATA_OBJECT_MESSAGES[str(error.instance_path[-1])]
+        message = _METADATA_OBJECT_MESSAGES.get(str(error.instance_path[-1]), error.message)
     elif isinstance(kind, _Kind.Type):
         message = _type_message(path, value, kind.types)
     elif isinstance(kind, _Kind.Pattern):
