@@ -165,7 +165,13 @@ DATA_EVENT_SCHEMA: Schema = {
 """One data event: the sink's input record and the body Intercom is sent."""
 
 
-REQUEST_ONLY_PROPERTIES: Schema = {}
+REQUEST_ONLY_PROPERTIES: Schema = {
+    "workspace_id": {
+        **_TEXT,
+        "description": "The Intercom workspace (its app_id) the event is for; the ingest moves "
+        "it into the record's `intercom-app-id` header.",
+    }
+}
 """Fields an event of `POST /events` may have that the ingest takes out of the body before
 it is queued (so neither the sink's input nor Intercom's body has them)."""
 

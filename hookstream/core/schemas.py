@@ -169,6 +169,7 @@ RECORD_HEADERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             c.HEADER_RECEIVED_AT,  # absent when another producer wrote the raw record
             c.HEADER_CE_TIME,
             c.HEADER_APP_ID,
+            c.HEADER_HOOKSTREAM_APP,
             *_TRACE,
         ),
     ),

@@ -177,3 +177,13 @@ def test_hookstream_and_an_independent_validator_agree_on_any_input(value: objec
     else:
         accepted = True
     assert accepted == independent("data-event.json").is_valid(value)
+
+
+def test_workspace_id_is_a_field_of_the_request_only() -> None:
+    event = {**sink_test_event("u-1", 1), "workspace_id": "ecahpwf5"}
+    assert independent("data-events-request.json").is_valid(event)
+    assert independent("data-events-request.json").is_valid([event])
+    assert not independent("data-events-request.json").is_valid({**event, "workspace_id": " "})
+    assert not independent("data-event.json").is_valid(event)  # the sink's input, Intercom's body
+    with pytest.raises(DataEventInvalid):
+        validate_event(event)
