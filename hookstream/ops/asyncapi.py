@@ -24,7 +24,7 @@ from typing import Any
 
 from hookstream.core.build_info import VERSION
 from hookstream.core.dataevents import DATA_EVENT_SCHEMA
-from hookstream.core.notification import NOTIFICATION_SCHEMA
+from hookstream.core.notification import NOTIFICATION_SCHEMA, WORKER_NOTIFICATION_SCHEMA
 from hookstream.core.schemas import Schema, record_headers_schema
 from hookstream.core.settings import Settings
 from hookstream.core.topics import TopicSpec, routed_topic_configs, topic_catalogue
@@ -256,7 +256,7 @@ def _messages() -> dict[str, Any]:
     return {
         "rawNotification": _message("Raw notification", "raw", "raw", NOTIFICATION_SCHEMA),
         "routedNotification": _message(
-            "Routed notification", "routed", "routed", NOTIFICATION_SCHEMA
+            "Routed notification", "routed", "routed", WORKER_NOTIFICATION_SCHEMA
         ),
         "rawDeadLetter": _message(
             "Raw dead letter", "dead-letter", "dead-letter", anything, "application/octet-stream"
