@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hookstream.core import contract
 from hookstream.core.dataevents import (
     DataEventInvalid,
     data_events_request_schema,
@@ -187,3 +188,8 @@ def test_workspace_id_is_a_field_of_the_request_only() -> None:
     assert not independent("data-event.json").is_valid(event)  # the sink's input, Intercom's body
     with pytest.raises(DataEventInvalid):
         validate_event(event)
+
+
+def test_every_header_of_the_contract_has_a_schema() -> None:
+    names = {value for key, value in vars(contract).items() if key.startswith("HEADER_")}
+    assert names == set(HEADER_SCHEMAS), "add the new header to hookstream.core.schemas"
