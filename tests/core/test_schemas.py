@@ -142,7 +142,11 @@ def test_metadata_keys_that_look_like_numbers_or_are_empty_are_named(
 
 _ascii = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12)
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _ascii,
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _ascii,  # JSON has neither
     lambda children: st.lists(children, max_size=3) | st.dictionaries(_ascii, children, max_size=4),
     max_leaves=12,
 )
