@@ -145,8 +145,8 @@ _json = st.recursive(
     st.none()
     | st.booleans()
     | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | _ascii,  # JSON has neither
+    | st.floats(allow_nan=False, allow_infinity=False)  # JSON has neither
+    | _ascii,
     lambda children: st.lists(children, max_size=3) | st.dictionaries(_ascii, children, max_size=4),
     max_leaves=12,
 )
