@@ -55,6 +55,7 @@ __all__ = [
     "MAX_LINK_CHARS",
     "MAX_METADATA_KEYS",
     "MAX_TEXT_CHARS",
+    "REQUEST_ONLY_PROPERTIES",
     "DataEvent",
     "DataEventInvalid",
     "DataEventsInvalid",
@@ -164,15 +165,30 @@ DATA_EVENT_SCHEMA: Schema = {
 """One data event: the sink's input record and the body Intercom is sent."""
 
 
+REQUEST_ONLY_PROPERTIES: Schema = {
+    "workspace_id": {
+        **_TEXT,
+        "description": "The Intercom workspace (its app_id) the event is for; the ingest moves "
+        "it into the record's `intercom-app-id` header.",
+    }
+}
+"""Fields an event of `POST /events` may have that the ingest takes out of the body before
+it is queued (so neither the sink's input nor Intercom's body has them)."""
+
+
 def data_events_request_schema(max_events: int | None = None) -> Schema:
-    """The body of the ingest's `POST /events`: one event, or a list of at most `max_events`
-    (HOOKSTREAM_EVENTS_MAX_PER_REQUEST) of them."""
-    events: Schema = {"type": "array", "items": DATA_EVENT_SCHEMA, "minItems": 1}
+    """The body of the ingest's `POST /events`: one event (with `REQUEST_ONLY_PROPERTIES`),
+    or a list of at most `max_events` (HOOKSTREAM_EVENTS_MAX_PER_REQUEST) of them."""
+    event: Schema = {
+        **DATA_EVENT_SCHEMA,
+        "properties": {**_EVENT_PROPERTIES, **REQUEST_ONLY_PROPERTIES},
+    }
+    events: Schema = {"type": "array", "items": event, "minItems": 1}
     if max_events is not None:
         events["maxItems"] = max_events
     return {
         "description": "One data event, or a list of them (all are queued, or none).",
-        "oneOf": [DATA_EVENT_SCHEMA, events],
+        "oneOf": [event, events],
     }
 
 
@@ -313,20 +329,27 @@ def _field_errors(event: dict[str, Any]) -> list[FieldError]:
     """The schema's errors as one FieldError per field (the first found), unknown fields
     first, then in the order of the rules."""
     found: dict[str, FieldError] = {}
-    for error in _VALIDATOR.iter_errors(event):
+    # The whole event's errors first: "give exactly one identifier" before each one's type.
+    errors = sorted(_VALIDATOR.iter_errors(event), key=lambda error: len(error.instance_path))
+    for error in errors:
         for problem in _describe(error, event):
             found.setdefault(problem.field, problem)
     return sorted(found.values(), key=lambda e: _RANK.get(e.field.split(".")[0], 0))
 
 
-def _describe(  # noqa: PLR0912 - one branch per keyword of the schema
+def _describe(  # noqa: PLR0911, PLR0912 - one branch per keyword of the schema
     error: jsonschema_rs.ValidationError, event: dict[str, Any]
 ) -> list[FieldError]:
     kind = error.kind
     path = field_path(error)
     depth = len(error.instance_path)
-    value = _value_at(event, error.instance_path)
+    try:
+        value = _value_at(event, error.instance_path)
+    except (LookupError, TypeError):  # under an empty key, which jsonschema-rs's path drops:
+        return []  # that key is refused already ("metadata keys must be non-empty strings")
     in_metadata_object = depth == 3 and error.instance_path[0] == "metadata"
+    if path == "metadata" and isinstance(value, Mapping) and not isinstance(kind, _OF_METADATA):
+        return []  # the value of an empty key, whose path jsonschema-rs drops: refused already
     if isinstance(kind, _Kind.AdditionalProperties) and depth == 0:
         return [
             FieldError(str(name), "unknown field (Intercom's data event has none)")
@@ -338,7 +361,8 @@ def _describe(  # noqa: PLR0912 - one branch per keyword of the schema
         given = [name for name in IDENTIFIER_FIELDS if name in event]
         return [FieldError(given[1], f"give exactly one identifier, got {', '.join(given)}")]
     if isinstance(kind, _Kind.Required) and depth == 0:
-        return [FieldError(str(kind.property), "is required")]
+        name = str(kind.property)
+        return [FieldError(name, "is required" + _REQUIRED_HINTS.get(name, ""))]
     if isinstance(kind, _Kind.MaxLength):
         message = f"the value has {len(value)} characters; at most {kind.limit}"
     elif isinstance(kind, _Kind.PropertyNames):
@@ -351,7 +375,7 @@ def _describe(  # noqa: PLR0912 - one branch per keyword of the schema
     elif isinstance(kind, _Kind.Required | _Kind.AdditionalProperties):
         message = _NESTED  # in metadata: an object that is neither rich link nor amount
     elif in_metadata_object:
-        message = _METADATA_OBJECT_MESSAGES[str(error.instance_path[-1])]
+        message = _METADATA_OBJECT_MESSAGES.get(str(error.instance_path[-1]), error.message)
     elif isinstance(kind, _Kind.Type):
         message = _type_message(path, value, kind.types)
     elif isinstance(kind, _Kind.Pattern):
@@ -370,6 +394,8 @@ def _describe(  # noqa: PLR0912 - one branch per keyword of the schema
     return [FieldError(path, message)]
 
 
+_OF_METADATA = (_Kind.MaxProperties, _Kind.PropertyNames)  # errors of the object itself
+_REQUIRED_HINTS = {"created_at": " (integer Unix seconds)"}
 _METADATA_OBJECT_MESSAGES = {
     "url": "a rich link's url must be an http(s) URL",
     "value": "a rich link's value must be a string",
@@ -391,8 +417,8 @@ def _type_message(path: str, value: object, types: Sequence[str]) -> str:
 
 def _value_at(event: dict[str, Any], path: Sequence[str | int]) -> Any:
     value: Any = event
-    for part in path:
-        value = value[part]
+    for part in path:  # jsonschema-rs gives a key such as "0" as the number 0
+        value = value[str(part)] if isinstance(value, Mapping) else value[part]
     return value
 
 

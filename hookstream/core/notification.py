@@ -50,13 +50,14 @@ NOTIFICATION_SCHEMA: Schema = {
 
 _ENVELOPE_FIELDS = ("type", "topic", "id")
 _INGEST = compile_schema(NOTIFICATION_SCHEMA)
-_WORKER = compile_schema(
-    {
-        **NOTIFICATION_SCHEMA,
-        "properties": {k: v for k, v in NOTIFICATION_SCHEMA["properties"].items() if k != "type"},
-        "required": ["topic"],
-    }
-)
+WORKER_NOTIFICATION_SCHEMA: Schema = {
+    **NOTIFICATION_SCHEMA,
+    "description": "An Intercom notification as hookstream's worker accepts it from the raw "
+    "topic: the ingest's envelope, `type` optional (the routed topics carry these).",
+    "properties": {k: v for k, v in NOTIFICATION_SCHEMA["properties"].items() if k != "type"},
+    "required": ["topic"],
+}
+_WORKER = compile_schema(WORKER_NOTIFICATION_SCHEMA)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ validates with it: what is published is what is checked.
     data-events-request.json  the body of the ingest's `POST /events`: one event or a list
     notification.json         an Intercom notification as the ingest accepts it
                               (`hookstream.core.notification.NOTIFICATION_SCHEMA`)
+    routed-notification.json  ... as the worker accepts it and routes it (`type` optional)
     headers/<name>.json       each Kafka header hookstream writes (`HEADER_SCHEMAS`), and one
                               object schema per record kind (`record_headers_schema`)
 
@@ -169,6 +170,7 @@ RECORD_HEADERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             c.HEADER_RECEIVED_AT,  # absent when another producer wrote the raw record
             c.HEADER_CE_TIME,
             c.HEADER_APP_ID,
+            c.HEADER_HOOKSTREAM_APP,
             *_TRACE,
         ),
     ),
@@ -200,7 +202,10 @@ def schema_documents() -> dict[str, Schema]:
         DATA_EVENT_SCHEMA,
         DATA_EVENTS_REQUEST_SCHEMA,
     )
-    from hookstream.core.notification import NOTIFICATION_SCHEMA  # noqa: PLC0415 - same
+    from hookstream.core.notification import (  # noqa: PLC0415 - same
+        NOTIFICATION_SCHEMA,
+        WORKER_NOTIFICATION_SCHEMA,
+    )
 
     documents = {
         "data-event.json": standalone(DATA_EVENT_SCHEMA, "data-event.json", "Data event"),
@@ -209,6 +214,9 @@ def schema_documents() -> dict[str, Schema]:
         ),
         "notification.json": standalone(
             NOTIFICATION_SCHEMA, "notification.json", "Intercom notification"
+        ),
+        "routed-notification.json": standalone(
+            WORKER_NOTIFICATION_SCHEMA, "routed-notification.json", "Routed notification"
         ),
     }
     for name, schema in HEADER_SCHEMAS.items():

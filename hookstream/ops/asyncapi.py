@@ -24,7 +24,7 @@ from typing import Any
 
 from hookstream.core.build_info import VERSION
 from hookstream.core.dataevents import DATA_EVENT_SCHEMA
-from hookstream.core.notification import NOTIFICATION_SCHEMA
+from hookstream.core.notification import NOTIFICATION_SCHEMA, WORKER_NOTIFICATION_SCHEMA
 from hookstream.core.schemas import Schema, record_headers_schema
 from hookstream.core.settings import Settings
 from hookstream.core.topics import TopicSpec, routed_topic_configs, topic_catalogue
@@ -33,6 +33,11 @@ from hookstream.streams.routes import RouteTable, load_routes
 ASYNCAPI_VERSION = "3.0.0"
 KAFKA_BINDING_VERSION = "0.5.0"
 TOPIC_PARAMETER = "intercomTopic"
+WORKSPACE_PARAMETER = "workspace"
+_PARAMETERS = {
+    TOPIC_PARAMETER: "The Intercom topic (`conversation.user.created`).",
+    WORKSPACE_PARAMETER: "The notification's Intercom workspace (its `app_id`).",
+}
 _BINDING_CONFIGS = {"cleanup.policy", "retention.ms", "max.message.bytes"}
 _KEY_DESCRIPTIONS = {
     "raw": "The notification id (`ping-<uuid>` for a ping, which has none).",
@@ -144,20 +149,23 @@ def _routed_channels(settings: Settings, routes: RouteTable) -> list[Channel]:
     default = f"{routes.prefix}{{{TOPIC_PARAMETER}}}"
     sources: dict[str, list[str]] = {}
     for rule in routes.rules:
+        matched = f"`{rule.pattern}`"
+        if rule.workspace is not None:
+            matched += f" (workspace `{rule.workspace}`)"
         for destination in rule.destinations:
             address = destination.replace("{default}", default).replace(
                 "{topic}", f"{{{TOPIC_PARAMETER}}}"
             )
-            sources.setdefault(address, []).append(rule.pattern)
+            sources.setdefault(address, []).append(matched)
     if routes.route_unmatched:
-        sources.setdefault(default, []).append("every topic no rule matches")
+        sources.setdefault(default, []).append("every notification no rule matches")
     configs = {"cleanup.policy": "delete", **routed_topic_configs(settings.topics)}
     return [
         Channel(
             _channel_id("routed", address),
             address,
             "Notifications routed by the worker, for the Intercom topics: "
-            + ", ".join(f"`{pattern}`" for pattern in patterns)
+            + ", ".join(patterns)
             + ". Created on first use.",
             "routedNotification",
             settings.topics.partitions,
@@ -195,10 +203,9 @@ def _channel(channel: Channel) -> dict[str, Any]:
         "messages": {channel.message: {"$ref": f"#/components/messages/{channel.message}"}},
         "bindings": {"kafka": _topic_binding(channel)},
     }
-    if f"{{{TOPIC_PARAMETER}}}" in channel.address:
-        body["parameters"] = {
-            TOPIC_PARAMETER: {"description": "The Intercom topic (`conversation.user.created`)."}
-        }
+    parameters = re.findall(r"\{([^}]+)\}", channel.address)
+    if parameters:
+        body["parameters"] = {name: {"description": _PARAMETERS[name]} for name in parameters}
     return body
 
 
@@ -249,7 +256,7 @@ def _messages() -> dict[str, Any]:
     return {
         "rawNotification": _message("Raw notification", "raw", "raw", NOTIFICATION_SCHEMA),
         "routedNotification": _message(
-            "Routed notification", "routed", "routed", NOTIFICATION_SCHEMA
+            "Routed notification", "routed", "routed", WORKER_NOTIFICATION_SCHEMA
         ),
         "rawDeadLetter": _message(
             "Raw dead letter", "dead-letter", "dead-letter", anything, "application/octet-stream"

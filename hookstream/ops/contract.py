@@ -80,6 +80,7 @@ def schemas_command(directory: Path) -> None:
     data-event.json           one data event (the sink's input, Intercom's body)
     data-events-request.json  the ingest's POST /events body: one event or a list
     notification.json         an Intercom notification as the ingest accepts it
+    routed-notification.json  ... as the worker routes it (`type` optional)
     headers/<name>.json       each Kafka header hookstream writes
     headers/<kind>-record.json  the headers of each kind of record, as one object
     """

@@ -12,7 +12,10 @@ from typing import Any
 import jsonschema
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from hookstream.core import contract
 from hookstream.core.dataevents import (
     DataEventInvalid,
     data_events_request_schema,
@@ -119,3 +122,78 @@ def test_the_request_is_one_event_or_a_bounded_non_empty_list() -> None:
         assert not request.is_valid(refused)
         with pytest.raises(DataEventInvalid):
             validate_events(refused, max_events=2)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "fields"),
+    [
+        ({"0": None}, ["metadata.0"]),  # jsonschema-rs reports the key "0" as the number 0
+        ({"": {"url": None}}, ["metadata."]),  # and drops an empty key from its paths
+        ({"": [1]}, ["metadata."]),
+    ],
+)
+def test_metadata_keys_that_look_like_numbers_or_are_empty_are_named(
+    metadata: dict[str, Any], fields: list[str]
+) -> None:
+    with pytest.raises(DataEventInvalid) as refused:
+        validate_event({**BASE, "metadata": metadata})
+    assert [error.field for error in refused.value.errors] == fields
+
+
+_ascii = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12)
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)  # JSON has neither
+    | _ascii,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_ascii, children, max_size=4),
+    max_leaves=12,
+)
+_event_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "event_name": _ascii | _json,
+        "created_at": st.integers(-5, 2**40) | _json,
+        "user_id": _ascii | _json,
+        "email": st.sampled_from(["a@b.c", "a b@c", "@c", "a@"]) | _json,
+        "metadata": st.dictionaries(
+            st.sampled_from(["k", "signup_date", "", "0"]) | _ascii,
+            _json
+            | st.sampled_from(["https://x.org/a", "https://", "http://[::1]:80/x"])
+            | st.fixed_dictionaries({"url": _ascii | _json, "value": _json})
+            | st.fixed_dictionaries({"amount": _json, "currency": _ascii}),
+            max_size=11,
+        ),
+        "colour": _json,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_event_like | _json)
+def test_hookstream_and_an_independent_validator_agree_on_any_input(value: object) -> None:
+    """What the published schema accepts, hookstream accepts (ASCII text: the regex engines
+    differ on which Unicode characters are whitespace)."""
+    try:
+        validate_event(value)
+    except DataEventInvalid:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted == independent("data-event.json").is_valid(value)
+
+
+def test_workspace_id_is_a_field_of_the_request_only() -> None:
+    event = {**sink_test_event("u-1", 1), "workspace_id": "ecahpwf5"}
+    assert independent("data-events-request.json").is_valid(event)
+    assert independent("data-events-request.json").is_valid([event])
+    assert not independent("data-events-request.json").is_valid({**event, "workspace_id": " "})
+    assert not independent("data-event.json").is_valid(event)  # the sink's input, Intercom's body
+    with pytest.raises(DataEventInvalid):
+        validate_event(event)
+
+
+def test_every_header_of_the_contract_has_a_schema() -> None:
+    names = {value for key, value in vars(contract).items() if key.startswith("HEADER_")}
+    assert names == set(HEADER_SCHEMAS), "add the new header to hookstream.core.schemas"

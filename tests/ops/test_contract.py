@@ -51,6 +51,9 @@ routes:
     to: ["{name}.support", "{{default}}"]
   - match: "contact.*"
     to: ["{name}.crm.{{topic}}"]
+  - match: "company.*"
+    workspace: "abc*"
+    to: ["{name}.ws.{{workspace}}.{{topic}}"]
   - match: "ping"
     drop: true
 unmatched: route
@@ -96,6 +99,7 @@ def test_the_document_follows_the_settings_and_the_routes_file(tmp_path: Path) -
         f"{name}.support",  # a rule's literal destination
         f"{name}.routed.{{intercomTopic}}",  # {default}, and the unmatched topics
         f"{name}.crm.{{intercomTopic}}",  # a rule's {topic}
+        f"{name}.ws.{{workspace}}.{{intercomTopic}}",  # a workspace rule's {workspace}
         f"{name}-dedup-changelog",
     }
     bindings = {c["address"]: c["bindings"]["kafka"] for c in document["channels"].values()}
@@ -208,7 +212,7 @@ async def test_the_topics_a_pipeline_run_creates_are_the_documents_channels(
             f"{name}.support",
             f"{name}.routed.conversation.user.created",
             f"{name}.crm.contact.user.created",
-            f"{name}.routed.company.created",
+            f"{name}.ws.abc123.company.created",  # notification() is from workspace abc123
             f"{name}.dlq",
         ):
             assert await read_topic(kafka_bootstrap, topic, expect=1)
