@@ -41,6 +41,10 @@ _LAZY_COMMANDS = {
     "spool": ("hookstream.ops.spool:spool_group", "List or export what a spool file holds."),
     "tail": ("hookstream.ops.commands:tail_command", "Follow a topic and print its records."),
     "replay": ("hookstream.ops.commands:replay_command", "Move dead letters back to their source."),
+    "contract": (
+        "hookstream.ops.contract:contract_group",
+        "Write the topics' contract: AsyncAPI 3.0 and JSON Schemas.",
+    ),
     "acls": (
         "hookstream.ops.acls:acls_command",
         "Print the Kafka ACLs each service needs (kafka-acls or Strimzi).",

@@ -24,6 +24,7 @@ from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
 from hookstream.core.build_info import VERSION
+from hookstream.core.dataevents import data_events_request_schema
 from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
 from hookstream.core.settings import Settings, weak_secrets, weak_secrets_refusal
@@ -245,12 +246,7 @@ def create_webhook_app(settings: Settings) -> WebhookApp:
                 " the record's `intercom-app-id` header and out of the event.",
                 "content": {
                     "application/json": {
-                        "schema": {
-                            "oneOf": [
-                                {"type": "object"},
-                                {"type": "array", "items": {"type": "object"}},
-                            ]
-                        }
+                        "schema": data_events_request_schema(settings.ingest.events_max_per_request)
                     }
                 },
             },

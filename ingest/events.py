@@ -17,8 +17,15 @@ import orjson
 from starlette.requests import Request
 
 from hookstream.core.contract import HEADER_APP_ID, Headers, encode_headers
-from hookstream.core.dataevents import MAX_TEXT_CHARS, DataEvent, event_key, validate_events
+from hookstream.core.dataevents import (
+    MAX_TEXT_CHARS,
+    REQUEST_ONLY_PROPERTIES,
+    DataEvent,
+    event_key,
+    validate_events,
+)
 from hookstream.core.errors import DataEventInvalid, DataEventsInvalid, FieldError
+from hookstream.core.schemas import compile_schema
 from hookstream.core.settings import IngestSettings, Settings
 from hookstream.core.tracing import DURABLE_IN, TRACING_OFF, Tracing
 from hookstream.ingest.body import read_body
@@ -27,6 +34,7 @@ from hookstream.ingest.errors import InvalidDataEvents, NotAuthenticated, Reques
 
 _BEARER = "bearer "
 WORKSPACE_FIELD = "workspace_id"
+_WORKSPACE_ID = compile_schema(REQUEST_ONLY_PROPERTIES[WORKSPACE_FIELD])
 
 
 def check_bearer_token(header: str | None, ingest: IngestSettings) -> None:
@@ -112,11 +120,11 @@ def _workspace_id(item: object) -> tuple[str | None, str | None]:
     if not isinstance(item, dict) or WORKSPACE_FIELD not in item:
         return None, None
     value = item[WORKSPACE_FIELD]
-    if not isinstance(value, str) or not value.strip():
-        return None, "must be a non-empty string (the Intercom workspace, its app_id)"
-    if len(value) > MAX_TEXT_CHARS:
+    if _WORKSPACE_ID.is_valid(value):  # the schema POST /events publishes (OpenAPI)
+        return value, None
+    if isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
         return None, f"must be at most {MAX_TEXT_CHARS} characters, got {len(value)}"
-    return value, None
+    return None, "must be a non-empty string (the Intercom workspace, its app_id)"
 
 
 def _without_workspace(item: object) -> object:

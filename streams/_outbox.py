@@ -42,6 +42,9 @@ class Pending:
     partition: int | None
     headers: Headers
     on_delivered: Delivered | None
+    received_at_ms: int | None = None
+    """When the ingest received the notification of a routed record (Unix ms), else None:
+    the commit observes the delay from then (`hookstream_worker_receive_to_commit_seconds`)."""
 
 
 class Outbox:
@@ -58,6 +61,7 @@ class Outbox:
         headers: Headers,
         partition: int | None = None,
         on_delivered: Delivered | None = None,
+        received_at_ms: int | None = None,
     ) -> None:
         """Hold a record of the event being processed (Faust's current event)."""
         event = current_event()
@@ -65,7 +69,9 @@ class Outbox:
             raise RuntimeError(f"a record for {topic} produced outside of an event")
         message = event.message
         self._pending[message.tp].append(
-            Pending(message.offset, topic, key, value, partition, headers, on_delivered)
+            Pending(
+                message.offset, topic, key, value, partition, headers, on_delivered, received_at_ms
+            )
         )
 
     def __len__(self) -> int:

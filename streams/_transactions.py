@@ -19,6 +19,7 @@ of Faust and aiokafka are reached through `hookstream.core.compat`.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -29,6 +30,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from hookstream.core.compat import aiokafka as aiokafka_compat
 from hookstream.core.compat import faust as faust_compat
 from hookstream.streams._consumer import Consumer
+from hookstream.streams._outbox import Pending
 from hookstream.streams._produce import produce_in_batches
 
 
@@ -50,29 +52,38 @@ class SourcePartitionTransactionManager(TransactionManager):
         await super().on_rebalance(assigned, revoked, newly_assigned)
 
     async def commit(self, offsets: Mapping[Any, int], start_new_transaction: bool = True) -> bool:
+        app = cast(Any, self.app)  # streams.app.WorkerApp
+        produced: list[Pending] = []
         try:
             for source, offset in offsets.items():
-                await self._produce_outbox(source, offset)
+                produced += await self._produce_outbox(source, offset)
             committed: bool = await super().commit(
                 offsets, start_new_transaction=start_new_transaction
             )
         except Exception as exc:  # any failure here must stop the worker
             await self.app.crash(exc)
             return False
+        if committed:
+            app.cadence.committed()
+            app.metrics.receive_to_commit.observe_since(
+                (r.received_at_ms for r in produced if r.received_at_ms is not None), time.time()
+            )
         return committed
 
-    async def _produce_outbox(self, source: Any, before: int) -> None:
+    async def _produce_outbox(self, source: Any, before: int) -> list[Pending]:
         """Produce the outbox records of `source`'s events below offset `before` into the
-        transaction of `source` (not waiting for acks: the commit waits for them)."""
-        records = cast(Any, self.app).outbox.take(source, before)  # streams.app.WorkerApp's
+        transaction of `source` (not waiting for acks: the commit waits for them); return
+        them."""
+        records: list[Pending] = cast(Any, self.app).outbox.take(source, before)
         if not records:
-            return
+            return records
         group = self.app.assignor.group_for_topic(source.topic)
         transactional_id = f"{self.app.conf.id}-{group}-{source.partition}"
         producer = faust_compat.transaction_producers(self.producer).get(transactional_id)
         if producer is None:
             raise ProducerSendError(f"no transactional producer for {transactional_id}")
         await produce_in_batches(producer, records)
+        return records
 
 
 class Producer(aiokafka_driver.Producer):

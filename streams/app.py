@@ -15,6 +15,7 @@ import faust
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from hookstream.core.compat import faust as faust_compat
+from hookstream.core.contract import HEADER_RECEIVED_AT
 from hookstream.core.health import health_service
 from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
@@ -22,6 +23,7 @@ from hookstream.core.settings import Settings
 from hookstream.core.topics import RECORD_OVERHEAD_BYTES, TopicAdmin, ensure_topics
 from hookstream.core.tracing import OUTCOME, Tracing
 from hookstream.streams import _transactions
+from hookstream.streams._cadence import CommitCadence, EarlyCommits
 from hookstream.streams._monitor import LeanMonitor
 from hookstream.streams._outbox import Outbox
 from hookstream.streams._recovery import TableManager
@@ -112,6 +114,12 @@ class WorkerApp(faust_compat.App):
         # Every record of an event waits here for the commit of the event's offset (see
         # `streams._outbox` and `streams._transactions`).
         self.outbox = Outbox()
+        # Commits come at the latest every commit interval (Faust's timer), sooner while the
+        # worker keeps up with its input (see `streams._cadence`).
+        self.cadence = CommitCadence(
+            early_after=settings.worker.commit_early_after_seconds,
+            early_max_records=settings.worker.commit_early_max_records,
+        )
         # Topics whose fetched records reach the agent a partition's batch at a time.
         self.batched_topics: frozenset[str] = frozenset()
         self.ready = False
@@ -126,6 +134,15 @@ class WorkerApp(faust_compat.App):
         )
         await self.topic_admin.start()
         self.tracing.start()
+        raw_topic = self.settings.topics.raw
+        await self.add_runtime_dependency(
+            EarlyCommits(
+                self,
+                self.cadence,
+                waiting=lambda: len(self.outbox),
+                behind=lambda: sum(lag for _, _, lag in _lag(self, raw_topic)),
+            )
+        )
 
     async def on_started(self) -> None:
         await super().on_started()  # returns once the tables are recovered
@@ -180,11 +197,14 @@ class WorkerApp(faust_compat.App):
 
 class TransactionalSink:
     """Puts records in the outbox, so each record joins the transaction that commits the
-    offset of the event being processed. Refuses a record the producer would refuse."""
+    offset of the event being processed. Refuses a record the producer would refuse.
+    Routed records (all but dead letters) keep their receipt time for the commit's
+    receive-to-commit histogram."""
 
-    def __init__(self, outbox: Outbox, max_request_bytes: int) -> None:
+    def __init__(self, outbox: Outbox, max_request_bytes: int, dlq_topic: str) -> None:
         self.outbox = outbox
         self.max_request_bytes = max_request_bytes
+        self.dlq_topic = dlq_topic
 
     def send(self, record: OutRecord) -> None:
         # The producer's own check (it raised MessageSizeTooLargeError at `send`), made here:
@@ -194,7 +214,18 @@ class TransactionalSink:
         )
         if size > self.max_request_bytes:
             raise RouteFailed(f"record too large for {record.topic}: {size} bytes")
-        self.outbox.add(record.topic, record.key, record.value, record.headers)
+        received_at_ms = None if record.topic == self.dlq_topic else _received_at(record)
+        self.outbox.add(
+            record.topic, record.key, record.value, record.headers, received_at_ms=received_at_ms
+        )
+
+
+def _received_at(record: OutRecord) -> int | None:
+    """The record's `hookstream-received-at` (Unix ms), if it has a valid one."""
+    for name, value in reversed(record.headers):  # the last one wins, as in decode_headers
+        if name == HEADER_RECEIVED_AT:
+            return int(value) if value.isdigit() else None
+    return None
 
 
 async def prepare_topics(settings: Settings, routes: RouteTable) -> int:
@@ -260,7 +291,7 @@ def build_app(
         dedup=Deduplicator(table, ttl),
         routes=routes,
         topics=app.topic_admin,
-        sink=TransactionalSink(app.outbox, app.conf.producer_max_request_size),
+        sink=TransactionalSink(app.outbox, app.conf.producer_max_request_size, settings.topics.dlq),
         dlq_topic=settings.topics.dlq,
         metrics=app.metrics,
         tracing=app.tracing,

@@ -25,6 +25,10 @@ LagReader = Callable[[], Iterable[tuple[str, int, int]]]
 
 SizeReader = Callable[[], int]
 
+RECEIVE_TO_COMMIT_BUCKETS = (0.025, 0.05, 0.1, 0.175, 0.25, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60)
+"""Seconds; they resolve the 50 ms to 5 s that matter (the 250 ms target of 1,000/s among
+them) and what a lagging worker adds past that."""
+
 
 class _CallbackGauges(Collector):
     """Gauges read at scrape time (consumer lag, table size)."""
@@ -63,6 +67,12 @@ class _Latency:
         """Count one observation of `seconds`."""
         self.counts[bisect_left(self.bounds, seconds)] += 1  # le: the bound is inclusive
         self.sum += seconds
+
+    def observe_since(self, received_ms: Iterable[int], now: float) -> None:
+        """Count the delay from each of `received_ms` (Unix ms) to `now` (Unix seconds)."""
+        now_ms = now * 1000
+        for received in received_ms:
+            self.observe(max(0.0, now_ms - received) / 1000)
 
     def cumulative(self) -> list[tuple[str, float]]:
         """(le, observations at or below it) per bucket, `+Inf` last."""
@@ -114,23 +124,33 @@ class _Counts(Collector):
             for value_label, value in sorted(counts.items()):
                 labelled.add_metric([value_label], value, created=created)
             yield labelled
-        latency = m.receive_to_route
-        histogram = HistogramMetricFamily(
-            "hookstream_worker_receive_to_route_seconds",
-            "From the ingest receiving a notification to the worker producing it (before "
-            "the transaction commits).",
-        )
-        histogram.add_metric([], latency.cumulative(), sum_value=latency.sum)
-        yield histogram
+        for name, documentation, latency in (
+            (
+                "hookstream_worker_receive_to_route_seconds",
+                "From the ingest receiving a notification to the worker producing it (before "
+                "the transaction commits).",
+                m.receive_to_route,
+            ),
+            (
+                "hookstream_worker_receive_to_commit_seconds",
+                "From the ingest receiving a notification to the commit of the transaction "
+                "that holds its routed record (when read_committed consumers can see it).",
+                m.receive_to_commit,
+            ),
+        ):
+            histogram = HistogramMetricFamily(name, documentation)
+            histogram.add_metric([], latency.cumulative(), sum_value=latency.sum)
+            yield histogram
 
 
 class WorkerMetrics:
     """Counters and histograms of the worker, plus gauges read on scrape.
 
     The processor counts in plain attributes (`processed += 1`, `routed[topic] += 1`,
-    `receive_to_route.observe(s)`): a prometheus-client counter takes a lock and checks its
-    arguments on each increment, and the worker counts about five times per event. The
-    registry reads the counts at scrape time, under the same names and types.
+    `receive_to_route.observe(s)`; the commit `receive_to_commit.observe_since(...)`): a
+    prometheus-client counter takes a lock and checks its arguments on each increment, and
+    the worker counts about five times per event. The registry reads the counts at scrape
+    time, under the same names and types.
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -143,6 +163,7 @@ class WorkerMetrics:
         self.receive_to_route = _Latency(
             (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
         )
+        self.receive_to_commit = _Latency(RECEIVE_TO_COMMIT_BUCKETS)
         self._created = time.time()
         self._gauges = _CallbackGauges()
         self.registry.register(_Counts(self))

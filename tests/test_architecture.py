@@ -4,7 +4,8 @@
     ingest, streams, sinks  the services: the core only
     sandbox                 plays Intercom: the core only
     ops                     operator tools: the core, and the ingest's signature check and the
-                            sandbox's signing that its commands drive
+                            sandbox's signing that its commands drive, and the worker's route
+                            table and dedup table that `contract asyncapi` describes
     devtools                dev mode and the local broker: anything but bench and tests
     hookstream.cli          the entrypoint: loads the others by name, lazily
 
@@ -36,7 +37,12 @@ ALLOWED: dict[str, set[str]] = {
     "hookstream.streams": {"hookstream.core"},
     "hookstream.sinks": {"hookstream.core"},
     "hookstream.sandbox": {"hookstream.core"},
-    "hookstream.ops": {"hookstream.core", "hookstream.ingest", "hookstream.sandbox"},
+    "hookstream.ops": {
+        "hookstream.core",
+        "hookstream.ingest",
+        "hookstream.sandbox",
+        "hookstream.streams",
+    },
     "hookstream.devtools": {
         "hookstream.core",
         "hookstream.ingest",

@@ -23,6 +23,11 @@ The rules, from Intercom's docs (see the shared INTERCOM.md):
                  monetary amount `{"amount": <integer cents > 0>, "currency": <ISO 4217 code>}`
     no other top-level field (Intercom's request schema has none)
 
+The rules are one JSON Schema (draft 2020-12), `DATA_EVENT_SCHEMA`, and validation is that
+schema's validator (`hookstream.core.schemas`): what `hookstream contract schemas` publishes
+is what is checked. Its errors become one `FieldError` per field, in the words below.
+`DATA_EVENTS_REQUEST_SCHEMA` is `POST /events`'s body: one event or a list of them.
+
 Lengths: Intercom documents none for data events, so names, identifiers, metadata keys,
 strings and a rich link's value are bounded at 255 characters, and links at 2,048. With 10
 metadata keys, an event's JSON is then at most `MAX_EVENT_BYTES` (about 160 KB, every
@@ -32,28 +37,31 @@ refuses an accepted event for its size.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
+import jsonschema_rs
 import orjson
 
 from hookstream.core.errors import DataEventInvalid, DataEventsInvalid, FieldError
+from hookstream.core.schemas import Schema, compile_schema, field_path
 
 __all__ = [
+    "DATA_EVENTS_REQUEST_SCHEMA",
+    "DATA_EVENT_SCHEMA",
     "IDENTIFIER_FIELDS",
     "MAX_EVENT_BYTES",
     "MAX_LINK_CHARS",
     "MAX_METADATA_KEYS",
     "MAX_TEXT_CHARS",
+    "REQUEST_ONLY_PROPERTIES",
     "DataEvent",
     "DataEventInvalid",
     "DataEventsInvalid",
     "FieldError",
     "Identity",
+    "data_events_request_schema",
     "event_key",
     "parse_event",
     "validate_event",
@@ -74,11 +82,148 @@ MAX_EVENT_BYTES = (
 DEFAULT_MAX_EVENTS = 1000
 # Unix seconds beyond this (the year 2286) are almost surely milliseconds.
 MAX_UNIX_SECONDS = 9_999_999_999
-_TOP_LEVEL = frozenset({"event_name", "created_at", "metadata", *IDENTIFIER_FIELDS})
-_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+
+# -- the schema ---------------------------------------------------------------------------
+
+_NOT_BLANK = r"\S"
+_EMAIL = r"^\S+@[^\s@]+$"
+_LINK_PREFIX = "^[Hh][Tt][Tt][Pp][Ss]?://"
+_LINK = (
+    _LINK_PREFIX
+    + r"(?:[^\s/?#@]*@)?(?:\[[0-9A-Fa-f:.]+\]|[^\s/?#@:\[\]]+)(?::[0-9]*)?(?:[/?#]\S*)?$"
+)
+_CURRENCY = "^[A-Za-z]{3}$"
+
+_TEXT: Schema = {"type": "string", "pattern": _NOT_BLANK, "maxLength": MAX_TEXT_CHARS}
+_UNIX_SECONDS: Schema = {
+    "type": "integer",
+    "minimum": 0,
+    "maximum": MAX_UNIX_SECONDS,
+    "description": "Unix seconds (a millisecond timestamp is refused, not guessed at).",
+}
+_LINK_SCHEMA: Schema = {"type": "string", "pattern": _LINK, "maxLength": MAX_LINK_CHARS}
+_RICH_LINK: Schema = {
+    "description": "A rich link.",
+    "properties": {"url": _LINK_SCHEMA, "value": {"type": "string", "maxLength": MAX_TEXT_CHARS}},
+    "required": ["url", "value"],
+    "additionalProperties": False,
+}
+_MONEY: Schema = {
+    "description": "A monetary amount: cents and an ISO 4217 currency code.",
+    "properties": {
+        "amount": {"type": "integer", "exclusiveMinimum": 0},
+        "currency": {"type": "string", "pattern": _CURRENCY},
+    },
+    "required": ["amount", "currency"],
+    "additionalProperties": False,
+}
+_METADATA_VALUE: Schema = {
+    "description": "A string, a number, a link (an http(s) URL), a rich link or a monetary amount.",
+    "type": ["string", "number", "object"],
+    "allOf": [
+        {
+            "if": {"type": "string", "pattern": _LINK_PREFIX},
+            "then": {"pattern": _LINK, "maxLength": MAX_LINK_CHARS},
+            "else": {"maxLength": MAX_TEXT_CHARS},
+        },
+        {
+            "if": {"type": "object", "required": ["amount"]},
+            "then": _MONEY,
+            "else": {"if": {"type": "object"}, "then": _RICH_LINK},
+        },
+    ],
+}
+_EVENT_PROPERTIES: Schema = {
+    "event_name": {**_TEXT, "description": "The event's name."},
+    "created_at": _UNIX_SECONDS,
+    "user_id": {**_TEXT, "description": "Your id of the contact."},
+    "id": {**_TEXT, "description": "Intercom's id of the contact (needed for leads)."},
+    "email": {
+        "type": "string",
+        "pattern": _EMAIL,
+        "maxLength": MAX_TEXT_CHARS,
+        "description": "The contact's email address.",
+    },
+    "metadata": {
+        "type": ["object", "null"],
+        "maxProperties": MAX_METADATA_KEYS,
+        "propertyNames": {"minLength": 1, "maxLength": MAX_TEXT_CHARS},
+        "patternProperties": {"_date$": {**_UNIX_SECONDS, "description": "A date."}},
+        "additionalProperties": _METADATA_VALUE,
+        "description": "At most ten flat keys (Intercom silently drops the rest: we refuse).",
+    },
+}
+DATA_EVENT_SCHEMA: Schema = {
+    "description": "A data event as Intercom's `POST /events` takes it: exactly one of "
+    "user_id, id or email.",
+    "type": "object",
+    "properties": _EVENT_PROPERTIES,
+    "required": ["event_name", "created_at"],
+    "oneOf": [{"required": [name]} for name in IDENTIFIER_FIELDS],
+    "additionalProperties": False,
+}
+"""One data event: the sink's input record and the body Intercom is sent."""
+
+
+REQUEST_ONLY_PROPERTIES: Schema = {
+    "workspace_id": {
+        **_TEXT,
+        "description": "The Intercom workspace (its app_id) the event is for; the ingest moves "
+        "it into the record's `intercom-app-id` header.",
+    }
+}
+"""Fields an event of `POST /events` may have that the ingest takes out of the body before
+it is queued (so neither the sink's input nor Intercom's body has them)."""
+
+
+def data_events_request_schema(max_events: int | None = None) -> Schema:
+    """The body of the ingest's `POST /events`: one event (with `REQUEST_ONLY_PROPERTIES`),
+    or a list of at most `max_events` (HOOKSTREAM_EVENTS_MAX_PER_REQUEST) of them."""
+    event: Schema = {
+        **DATA_EVENT_SCHEMA,
+        "properties": {**_EVENT_PROPERTIES, **REQUEST_ONLY_PROPERTIES},
+    }
+    events: Schema = {"type": "array", "items": event, "minItems": 1}
+    if max_events is not None:
+        events["maxItems"] = max_events
+    return {
+        "description": "One data event, or a list of them (all are queued, or none).",
+        "oneOf": [event, events],
+    }
+
+
+DATA_EVENTS_REQUEST_SCHEMA: Schema = data_events_request_schema()
+"""The body of `POST /events` (its list's length is bounded by a setting: see
+`data_events_request_schema`)."""
+
+_VALIDATOR = compile_schema(DATA_EVENT_SCHEMA)
+
+# -- the error messages -------------------------------------------------------------------
+
+_NESTED = (
+    "nested objects are not supported; an object value must be a rich link "
+    "{url, value} or a monetary amount {amount, currency}"
+)
+_PATTERN_MESSAGES = {
+    _NOT_BLANK: "must not be empty",
+    _EMAIL: "is not an email address",
+    _LINK: "looks like a link but is not a valid http(s) URL",
+    _CURRENCY: "a currency is a three-letter ISO 4217 code",
+}
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer of Unix seconds",
+    "object": "an object",
+    "null": "null",
+    "number": "a number",
+}
+_Kind = jsonschema_rs.ValidationErrorKind
 
 MetadataValue = str | int | float | dict[str, Any]
 Identity = tuple[str, str, str, int]
+
+
+# -- the public API ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,22 +275,23 @@ def parse_event(raw: bytes | str) -> DataEvent:
 def validate_event(obj: object) -> DataEvent:
     """A DataEvent from one decoded JSON object. Raises DataEventInvalid listing every
     problem found, one FieldError per field."""
-    errors: list[FieldError] = []
     if not isinstance(obj, Mapping):
         raise DataEventInvalid([FieldError("", f"must be a JSON object, got {_kind(obj)}")])
-    for key in obj:
-        if key not in _TOP_LEVEL:
-            errors.append(FieldError(str(key), "unknown field (Intercom's data event has none)"))
-    event_name = _check_event_name(obj, errors)
-    created_at = _check_timestamp(obj.get("created_at"), "created_at", errors, required=True)
-    identifier = _check_identifier(obj, errors)
-    metadata = _check_metadata(obj.get("metadata"), errors)
-    if errors:
-        raise DataEventInvalid(errors)
-    assert event_name is not None  # noqa: S101 - no errors means every part was found
-    assert created_at is not None  # noqa: S101
-    assert identifier is not None  # noqa: S101
-    return DataEvent(event_name, created_at, identifier[0], identifier[1], metadata)
+    event = obj if isinstance(obj, dict) else dict(obj)
+    try:
+        valid = _VALIDATOR.is_valid(event)
+    except ValueError as exc:  # not JSON data: a key that is not a string
+        raise DataEventInvalid([FieldError("", f"is not JSON data: {exc}")]) from exc
+    if not valid:
+        raise DataEventInvalid(_field_errors(event))
+    identifier_field = next(name for name in IDENTIFIER_FIELDS if name in event)
+    return DataEvent(
+        event["event_name"],
+        int(event["created_at"]),  # JSON's 1.0 is an integer too; Intercom is sent 1
+        identifier_field,
+        event[identifier_field],
+        dict(event.get("metadata") or {}),
+    )
 
 
 def validate_events(objs: object, *, max_events: int = DEFAULT_MAX_EVENTS) -> list[DataEvent]:
@@ -174,6 +320,108 @@ def validate_events(objs: object, *, max_events: int = DEFAULT_MAX_EVENTS) -> li
     return events
 
 
+# -- the schema's errors in words ---------------------------------------------------------
+
+_RANK = {"event_name": 1, "created_at": 2, "user_id": 3, "id": 3, "email": 3, "metadata": 4}
+
+
+def _field_errors(event: dict[str, Any]) -> list[FieldError]:
+    """The schema's errors as one FieldError per field (the first found), unknown fields
+    first, then in the order of the rules."""
+    found: dict[str, FieldError] = {}
+    # The whole event's errors first: "give exactly one identifier" before each one's type.
+    errors = sorted(_VALIDATOR.iter_errors(event), key=lambda error: len(error.instance_path))
+    for error in errors:
+        for problem in _describe(error, event):
+            found.setdefault(problem.field, problem)
+    return sorted(found.values(), key=lambda e: _RANK.get(e.field.split(".")[0], 0))
+
+
+def _describe(  # noqa: PLR0911, PLR0912 - one branch per keyword of the schema
+    error: jsonschema_rs.ValidationError, event: dict[str, Any]
+) -> list[FieldError]:
+    kind = error.kind
+    path = field_path(error)
+    depth = len(error.instance_path)
+    try:
+        value = _value_at(event, error.instance_path)
+    except (LookupError, TypeError):  # under an empty key, which jsonschema-rs's path drops:
+        return []  # that key is refused already ("metadata keys must be non-empty strings")
+    in_metadata_object = depth == 3 and error.instance_path[0] == "metadata"
+    if path == "metadata" and isinstance(value, Mapping) and not isinstance(kind, _OF_METADATA):
+        return []  # the value of an empty key, whose path jsonschema-rs drops: refused already
+    if isinstance(kind, _Kind.AdditionalProperties) and depth == 0:
+        return [
+            FieldError(str(name), "unknown field (Intercom's data event has none)")
+            for name in kind.unexpected
+        ]
+    if isinstance(kind, _Kind.OneOfNotValid):
+        return [FieldError("user_id", "one of user_id, id or email is required")]
+    if isinstance(kind, _Kind.OneOfMultipleValid):
+        given = [name for name in IDENTIFIER_FIELDS if name in event]
+        return [FieldError(given[1], f"give exactly one identifier, got {', '.join(given)}")]
+    if isinstance(kind, _Kind.Required) and depth == 0:
+        name = str(kind.property)
+        return [FieldError(name, "is required" + _REQUIRED_HINTS.get(name, ""))]
+    if isinstance(kind, _Kind.MaxLength):
+        message = f"the value has {len(value)} characters; at most {kind.limit}"
+    elif isinstance(kind, _Kind.PropertyNames):
+        key = str(kind.error.instance)
+        message = (
+            f"the key has {len(key)} characters; at most {MAX_TEXT_CHARS}"
+            if key
+            else "metadata keys must be non-empty strings"
+        )
+    elif isinstance(kind, _Kind.Required | _Kind.AdditionalProperties):
+        message = _NESTED  # in metadata: an object that is neither rich link nor amount
+    elif in_metadata_object:
+        message = _METADATA_OBJECT_MESSAGES.get(str(error.instance_path[-1]), error.message)
+    elif isinstance(kind, _Kind.Type):
+        message = _type_message(path, value, kind.types)
+    elif isinstance(kind, _Kind.Pattern):
+        message = _PATTERN_MESSAGES[kind.pattern]
+    elif isinstance(kind, _Kind.Minimum):
+        message = "must not be negative"
+    elif isinstance(kind, _Kind.Maximum):
+        message = "must be Unix seconds; this looks like milliseconds"
+    elif isinstance(kind, _Kind.MaxProperties):
+        message = (
+            f"has {len(value)} keys; Intercom keeps at most {kind.limit} "
+            "(and silently drops the rest)"
+        )
+    else:
+        message = error.message
+    return [FieldError(path, message)]
+
+
+_OF_METADATA = (_Kind.MaxProperties, _Kind.PropertyNames)  # errors of the object itself
+_REQUIRED_HINTS = {"created_at": " (integer Unix seconds)"}
+_METADATA_OBJECT_MESSAGES = {
+    "url": "a rich link's url must be an http(s) URL",
+    "value": "a rich link's value must be a string",
+    "amount": "a monetary amount is a positive integer of cents",
+    "currency": _PATTERN_MESSAGES[_CURRENCY],
+}
+
+
+def _type_message(path: str, value: object, types: Sequence[str]) -> str:
+    if path.startswith("metadata.") and not path.endswith("_date"):
+        if isinstance(value, float):
+            return "must be a finite number"
+        if isinstance(value, bool) or value is None:
+            return f"{_kind(value)} is not a type Intercom documents for metadata"
+        return f"{_kind(value)} is not allowed: metadata must be flat"
+    expected = " or ".join(_TYPE_NAMES.get(name, name) for name in types)
+    return f"must be {expected}, got {_kind(value)}"
+
+
+def _value_at(event: dict[str, Any], path: Sequence[str | int]) -> Any:
+    value: Any = event
+    for part in path:  # jsonschema-rs gives a key such as "0" as the number 0
+        value = value[str(part)] if isinstance(value, Mapping) else value[part]
+    return value
+
+
 def _kind(value: object) -> str:
     kinds: list[tuple[type | tuple[type, ...], str]] = [
         (bool, "a boolean"),
@@ -185,182 +433,3 @@ def _kind(value: object) -> str:
     if value is None:
         return "null"
     return next((kind for cls, kind in kinds if isinstance(value, cls)), type(value).__name__)
-
-
-def _check_event_name(obj: Mapping[str, Any], errors: list[FieldError]) -> str | None:
-    if "event_name" not in obj:
-        errors.append(FieldError("event_name", "is required"))
-        return None
-    name = obj["event_name"]
-    if not isinstance(name, str):
-        errors.append(FieldError("event_name", f"must be a string, got {_kind(name)}"))
-        return None
-    if not name.strip():
-        errors.append(FieldError("event_name", "must not be empty"))
-        return None
-    if _too_long(name, MAX_TEXT_CHARS, "event_name", errors):
-        return None
-    return name
-
-
-def _check_timestamp(
-    value: object, path: str, errors: list[FieldError], *, required: bool
-) -> int | None:
-    if value is None and required:
-        errors.append(FieldError(path, "is required (integer Unix seconds)"))
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        errors.append(FieldError(path, f"must be an integer of Unix seconds, got {_kind(value)}"))
-        return None
-    if value < 0:
-        errors.append(FieldError(path, "must not be negative"))
-        return None
-    if value > MAX_UNIX_SECONDS:
-        errors.append(FieldError(path, "must be Unix seconds; this looks like milliseconds"))
-        return None
-    return value
-
-
-def _check_identifier(
-    obj: Mapping[str, Any], errors: list[FieldError]
-) -> tuple[IdentifierField, str] | None:
-    given = [name for name in IDENTIFIER_FIELDS if name in obj]
-    if not given:
-        errors.append(FieldError("user_id", "one of user_id, id or email is required"))
-        return None
-    if len(given) > 1:
-        errors.append(FieldError(given[1], f"give exactly one identifier, got {', '.join(given)}"))
-        return None
-    name = given[0]
-    value = obj[name]
-    if not isinstance(value, str):
-        errors.append(FieldError(name, f"must be a string, got {_kind(value)}"))
-        return None
-    if not value.strip():
-        errors.append(FieldError(name, "must not be empty"))
-    elif name == "email" and not _looks_like_email(value):
-        errors.append(FieldError(name, "is not an email address"))
-    elif not _too_long(value, MAX_TEXT_CHARS, name, errors):
-        return name, value
-    return None
-
-
-def _looks_like_email(value: str) -> bool:
-    local, at, domain = value.rpartition("@")
-    return bool(at and local and domain) and not any(c.isspace() for c in value)
-
-
-def _check_metadata(value: object, errors: list[FieldError]) -> dict[str, MetadataValue]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        errors.append(FieldError("metadata", f"must be an object, got {_kind(value)}"))
-        return {}
-    if len(value) > MAX_METADATA_KEYS:
-        errors.append(
-            FieldError(
-                "metadata",
-                f"has {len(value)} keys; Intercom keeps at most {MAX_METADATA_KEYS} "
-                "(and silently drops the rest)",
-            )
-        )
-    checked: dict[str, MetadataValue] = {}
-    for key, item in value.items():
-        path = f"metadata.{key}"
-        if not isinstance(key, str) or not key:
-            errors.append(FieldError(path, "metadata keys must be non-empty strings"))
-            continue
-        if _too_long(key, MAX_TEXT_CHARS, path, errors, what="key"):
-            continue
-        checked_value = _check_metadata_value(key, item, path, errors)
-        if checked_value is not None:
-            checked[key] = checked_value
-    return checked
-
-
-def _check_metadata_value(
-    key: str, value: object, path: str, errors: list[FieldError]
-) -> MetadataValue | None:
-    if key.endswith("_date"):
-        return _check_timestamp(value, path, errors, required=False)
-    problem: str | None = None
-    if isinstance(value, bool) or value is None:
-        problem = f"{_kind(value)} is not a type Intercom documents for metadata"
-    elif isinstance(value, str):
-        is_link = value.lower().startswith(("http://", "https://"))
-        if _too_long(value, MAX_LINK_CHARS if is_link else MAX_TEXT_CHARS, path, errors):
-            return None
-        if is_link and not _is_link(value):
-            problem = "looks like a link but is not a valid http(s) URL"
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            problem = "must be a finite number"
-    elif isinstance(value, Mapping):
-        return _check_object_value(value, path, errors)
-    elif not isinstance(value, int):
-        problem = f"{_kind(value)} is not allowed: metadata must be flat"
-    if problem:
-        errors.append(FieldError(path, problem))
-        return None
-    assert isinstance(value, str | int | float)  # noqa: S101 - narrowed by the branches above
-    return value
-
-
-def _check_object_value(
-    value: Mapping[str, Any], path: str, errors: list[FieldError]
-) -> dict[str, Any] | None:
-    keys = set(value)
-    if keys == {"url", "value"}:
-        url, text = value["url"], value["value"]
-        ok = True
-        if not isinstance(url, str) or not _is_link(url):
-            errors.append(FieldError(f"{path}.url", "a rich link's url must be an http(s) URL"))
-            ok = False
-        elif _too_long(url, MAX_LINK_CHARS, f"{path}.url", errors):
-            ok = False
-        if not isinstance(text, str):
-            errors.append(FieldError(f"{path}.value", "a rich link's value must be a string"))
-            ok = False
-        elif _too_long(text, MAX_TEXT_CHARS, f"{path}.value", errors):
-            ok = False
-        return dict(value) if ok else None
-    if keys == {"amount", "currency"}:
-        amount, currency = value["amount"], value["currency"]
-        ok = True
-        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-            errors.append(
-                FieldError(f"{path}.amount", "a monetary amount is a positive integer of cents")
-            )
-            ok = False
-        if not isinstance(currency, str) or not _CURRENCY.match(currency):
-            errors.append(
-                FieldError(f"{path}.currency", "a currency is a three-letter ISO 4217 code")
-            )
-            ok = False
-        return dict(value) if ok else None
-    errors.append(
-        FieldError(
-            path,
-            "nested objects are not supported; an object value must be a rich link "
-            "{url, value} or a monetary amount {amount, currency}",
-        )
-    )
-    return None
-
-
-def _too_long(
-    value: str, limit: int, path: str, errors: list[FieldError], *, what: str = "value"
-) -> bool:
-    """Whether `value` is longer than `limit` characters (then an error says so)."""
-    if len(value) <= limit:
-        return False
-    errors.append(FieldError(path, f"the {what} has {len(value)} characters; at most {limit}"))
-    return True
-
-
-def _is_link(value: str) -> bool:
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    return parts.scheme.lower() in {"http", "https"} and bool(parts.hostname) and " " not in value

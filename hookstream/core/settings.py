@@ -491,8 +491,23 @@ class WorkerSettings(_Group):
     commit_interval_seconds: float = _env(
         "HOOKSTREAM_WORKER_COMMIT_INTERVAL_SECONDS",
         0.5,
-        "How often the worker commits its transaction: routed records become visible then.",
+        "Longest interval between the worker's transaction commits (routed records become"
+        " visible at a commit).",
         gt=0,
+    )
+    commit_early_after_seconds: float = _env(
+        "HOOKSTREAM_WORKER_COMMIT_EARLY_AFTER_SECONDS",
+        0.05,
+        "Commit sooner, once the last commit is this old, while the worker keeps up with its"
+        " input.",
+        gt=0,
+    )
+    commit_early_max_records: int = _env(
+        "HOOKSTREAM_WORKER_COMMIT_EARLY_MAX_RECORDS",
+        1000,
+        "Most raw records behind (consumer lag) at which the worker still commits early (0:"
+        " only the interval).",
+        ge=0,
     )
     session_timeout_seconds: float = _env(
         "HOOKSTREAM_WORKER_SESSION_TIMEOUT_SECONDS",

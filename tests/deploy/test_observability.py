@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from hookstream.ingest.metrics import REQUEST_DURATION_BUCKETS  # registers them in REGISTRY
 from hookstream.sinks.metrics import ARRIVAL_TO_ACCEPTED_BUCKETS, SinkMetrics
-from hookstream.streams.metrics import WorkerMetrics
+from hookstream.streams.metrics import RECEIVE_TO_COMMIT_BUCKETS, WorkerMetrics
 from tests.deploy._manifests import K8S, Rendered, component_of, selects
 
 DASHBOARD = K8S / "base" / "monitoring" / "hookstream-dashboard.json"
@@ -36,6 +36,7 @@ MUST_SHOW = {
     # latency that operators alert on: the ingest's answers, receipt to routed, Kafka to 202
     "hookstream_ingest_request_duration_seconds_bucket",
     "hookstream_worker_receive_to_route_seconds_bucket",
+    "hookstream_worker_receive_to_commit_seconds_bucket",
     "hookstream_sink_arrival_to_accepted_seconds_bucket",
 }
 # Grafana's template variables, replaced by representative values before parsing.
@@ -51,6 +52,7 @@ REQUIRED_ALERTS = {
     "HookstreamSinkLagRising",
     "HookstreamIngestAnswersSlow",
     "HookstreamWorkerRoutingSlow",
+    "HookstreamWorkerCommitSlow",
     "HookstreamSinkDeliverySlow",
 }
 
@@ -188,6 +190,7 @@ def test_each_alert_watches_the_metric_it_is_about(rendered: Rendered) -> None:
         "HookstreamSinkLagRising": "hookstream_sink_input_lag_records",
         "HookstreamIngestAnswersSlow": "hookstream_ingest_request_duration_seconds_bucket",
         "HookstreamWorkerRoutingSlow": "hookstream_worker_receive_to_route_seconds_bucket",
+        "HookstreamWorkerCommitSlow": "hookstream_worker_receive_to_commit_seconds_bucket",
         "HookstreamSinkDeliverySlow": "hookstream_sink_arrival_to_accepted_seconds_bucket",
     }
     rules = {rule["alert"]: rule for rule in _alert_rules(rendered)}
@@ -232,6 +235,12 @@ LATENCY_ALERTS = {
         {},
         0.99,
         5,
+    ),
+    "HookstreamWorkerCommitSlow": (
+        "hookstream_worker_receive_to_commit_seconds_bucket",
+        {},
+        0.99,
+        1,
     ),
     "HookstreamSinkDeliverySlow": (
         "hookstream_sink_arrival_to_accepted_seconds_bucket",
@@ -304,6 +313,7 @@ def test_the_latency_thresholds_are_bucket_bounds_of_their_histograms() -> None:
     bounds = {
         "hookstream_ingest_request_duration_seconds_bucket": REQUEST_DURATION_BUCKETS,
         "hookstream_worker_receive_to_route_seconds_bucket": worker,
+        "hookstream_worker_receive_to_commit_seconds_bucket": RECEIVE_TO_COMMIT_BUCKETS,
         "hookstream_sink_arrival_to_accepted_seconds_bucket": ARRIVAL_TO_ACCEPTED_BUCKETS,
     }
     for metric, _labels, _quantile, threshold in LATENCY_ALERTS.values():

@@ -57,3 +57,34 @@ def test_receive_to_route_resolves_what_its_alert_and_panel_read() -> None:
         if name == "hookstream_worker_receive_to_route_seconds_bucket"
     }
     assert {"0.05", "0.1", "0.25", "0.5", "1.0", "5.0"} <= bounds
+
+
+def test_receive_to_commit_counts_the_delay_from_each_receipt_to_the_commit() -> None:
+    metrics = WorkerMetrics()
+    now = 1_700_000_000.0
+    # received 40 ms, 200 ms and 3 s before the commit; a clock ahead of ours counts as 0
+    metrics.receive_to_commit.observe_since(
+        [int(now * 1000) - 40, int(now * 1000) - 200, int(now * 1000) - 3000, int(now * 1000) + 5],
+        now,
+    )
+    exposed = samples(metrics)
+
+    def bucket(le: str) -> float:
+        return exposed[("hookstream_worker_receive_to_commit_seconds_bucket", (("le", le),))]
+
+    assert bucket("0.05") == 2
+    assert bucket("0.25") == 3
+    assert bucket("2.5") == 3
+    assert bucket("5.0") == 4
+    assert exposed[("hookstream_worker_receive_to_commit_seconds_count", ())] == 4
+    assert exposed[("hookstream_worker_receive_to_commit_seconds_sum", ())] == pytest.approx(3.24)
+
+
+def test_receive_to_commit_resolves_50_ms_to_5_s() -> None:
+    exposed = samples(WorkerMetrics())
+    bounds = {
+        dict(labels)["le"]
+        for name, labels in exposed
+        if name == "hookstream_worker_receive_to_commit_seconds_bucket"
+    }
+    assert {"0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0"} <= bounds
