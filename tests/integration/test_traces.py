@@ -324,54 +324,49 @@ def _unreachable() -> str:
         return f"127.0.0.1:{listener.getsockname()[1]}"
 
 
-async def test_a_spooled_webhook_keeps_the_trace_an_incoming_traceparent_started(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def _spooled_webhook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, collector: Collector, traceparent: str
+) -> str:
+    """Send a webhook carrying `traceparent` to an ingest whose Kafka is away, exporting to
+    `collector`, and stop it (which flushes its spans); the spooled record's traceparent."""
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
-    incoming_trace, incoming_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
-    with Collector().serving() as collector:
-        settings = ingest_settings(
-            _unreachable(), tmp_path, otel_exporter_otlp_endpoint=collector.url
-        )
-        async with ingest_client(settings) as client:
-            body = notification()
-            headers = {
-                **signed_headers(body),
-                "traceparent": f"00-{incoming_trace}-{incoming_span}-01",
-            }
-            answer = await client.post("/webhooks/intercom", content=body, headers=headers)
-            assert answer.json()["durable_in"] == "spool", answer.text
-        # The lifespan's end flushed the spans.
-        spans = {span["kind"]: span for span in collector.trace(incoming_trace)}
+    settings = ingest_settings(_unreachable(), tmp_path, otel_exporter_otlp_endpoint=collector.url)
+    async with ingest_client(settings) as client:
+        body = notification()
+        headers = {**signed_headers(body), "traceparent": traceparent}
+        answer = await client.post("/webhooks/intercom", content=body, headers=headers)
+        assert answer.json()["durable_in"] == "spool", answer.text
     exported = CliRunner().invoke(main, ["spool", "export", str(tmp_path / "spool.0.sqlite3")])
     assert exported.exit_code == 0, exported.output
     [line] = [orjson.loads(line) for line in exported.output.splitlines() if line.strip()]
+    return str(line["headers"]["traceparent"])
+
+
+async def test_a_spooled_webhook_keeps_the_trace_an_incoming_traceparent_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    incoming_trace, incoming_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    with Collector().serving() as collector:
+        spooled = await _spooled_webhook(
+            tmp_path, monkeypatch, collector, f"00-{incoming_trace}-{incoming_span}-01"
+        )
+        spans = {span["kind"]: span for span in collector.trace(incoming_trace)}
     assert sorted(spans) == ["PRODUCER", "SERVER"]
     assert spans["SERVER"]["parent"] == incoming_span
     assert spans["PRODUCER"]["parent"] == spans["SERVER"]["span_id"]
     assert spans["PRODUCER"]["attributes"]["hookstream.durable_in"] == "spool"
-    assert _ids(line["headers"]["traceparent"]) == (incoming_trace, spans["PRODUCER"]["span_id"])
+    assert _ids(spooled) == (incoming_trace, spans["PRODUCER"]["span_id"])
 
 
 async def test_an_unsampled_incoming_trace_is_carried_on_and_nothing_is_exported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
     incoming_trace, incoming_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
     with Collector().serving() as collector:
-        settings = ingest_settings(
-            _unreachable(), tmp_path, otel_exporter_otlp_endpoint=collector.url
-        )
-        async with ingest_client(settings) as client:
-            body = notification()
-            unsampled = f"00-{incoming_trace}-{incoming_span}-00"  # flags 00: not sampled
-            headers = {**signed_headers(body), "traceparent": unsampled}
-            answer = await client.post("/webhooks/intercom", content=body, headers=headers)
-            assert answer.json()["durable_in"] == "spool", answer.text
+        unsampled = f"00-{incoming_trace}-{incoming_span}-00"  # flags 00: not sampled
+        spooled = await _spooled_webhook(tmp_path, monkeypatch, collector, unsampled)
     assert collector.requests == 0, collector.spans
-    exported = CliRunner().invoke(main, ["spool", "export", str(tmp_path / "spool.0.sqlite3")])
-    [line] = [orjson.loads(line) for line in exported.output.splitlines() if line.strip()]
-    version, trace_id, span_id, flags = line["headers"]["traceparent"].split("-")
+    version, trace_id, span_id, flags = spooled.split("-")
     assert (version, trace_id) == ("00", incoming_trace), "the same trace, carried on"
     assert span_id not in (incoming_span, "0" * 16), "the ingest's own (unrecorded) span"
     assert int(flags, 16) & 1 == 0, "still not sampled, so the worker and sink record nothing"
