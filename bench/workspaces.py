@@ -184,8 +184,6 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 sink_rate_limit_per_minute=int(args.limit * 60 / args.window),
                 sink_workspace_tokens_file=path,
                 sink_workspace_tokens_poll_seconds=0.5,
-                sink_workspace_max_queued=100_000,
-                sink_max_held_records=200_000,
             )
             producer = AIOKafkaProducer(
                 **KafkaConnection(bootstrap).client_config("hookstream-bench"), linger_ms=5
@@ -202,6 +200,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                         produced=produced,
                         path=path,
                         process=process,
+                        web=f"http://127.0.0.1:{env['HOOKSTREAM_SINK_WEB_PORT']}",
                     )
             finally:
                 await producer.stop()
@@ -220,6 +219,7 @@ async def _run(
     produced: Produced,
     path: Path,
     process: asyncio.subprocess.Process,
+    web: str,
 ) -> dict[str, Any]:
     workspaces = list(rates)
 
@@ -263,8 +263,9 @@ async def _run(
         return all(len(got.get(ws, [])) >= run_counts[ws] for ws in calm)
 
     await wait_until(calm_delivered, within=30, what="the calm workspaces' events", every=0.5)
-    revoked_calls = int((await box.stats())["workspaces"][REVOKED]["by_status"].get("401", 0))
     stats = await box.stats()
+    revoked_calls = int(stats["workspaces"][REVOKED]["by_status"].get("401", 0))
+    readyz = (await box.client.get(f"{web}/readyz")).json()
 
     # A new token for the revoked workspace, in the sandbox and in the sink's file.
     new_token = "bench-token-rotated"
@@ -286,7 +287,7 @@ async def _run(
         + " ".join(f"{statistics.median(v):.2f}" for _k, v in sorted(by_second.items())),
         flush=True,
     )
-    return _figures(
+    figures = _figures(
         args,
         stats,
         got=got,
@@ -295,6 +296,7 @@ async def _run(
         revoked_calls=revoked_calls,
         calm=calm,
     )
+    return {**figures, "readyz_while_revoked": readyz}
 
 
 def _figures(
@@ -350,6 +352,9 @@ def verdict(figures: dict[str, Any]) -> dict[str, bool]:
         "revoked_nothing_lost": figures["revoked_delivered"] >= figures["revoked_produced"]
         and figures["dead_lettered"] == 0,
         "revoked_no_loop": figures["revoked_calls_after_revocation"] <= REVOKED_CALLS_TARGET,
+        "revoked_named_in_readyz": figures["readyz_while_revoked"].get("ready") is True
+        and REVOKED
+        in figures["readyz_while_revoked"].get("detail", {}).get("parked_workspaces", []),
     }
 
 
@@ -381,7 +386,8 @@ def report(figures: dict[str, Any]) -> None:
         f"revoked {REVOKED}: calls after revocation {figures['revoked_calls_after_revocation']} "
         f"(target <= {REVOKED_CALLS_TARGET}); delivered after its new token "
         f"{figures['revoked_delivered']}/{figures['revoked_produced']}; dead letters "
-        f"{figures['dead_lettered']} (target: all delivered, none dead-lettered)"
+        f"{figures['dead_lettered']} (target: all delivered, none dead-lettered); the sink's "
+        f"/readyz meanwhile: {orjson.dumps(figures['readyz_while_revoked']).decode()}"
     )
     print("single workspace (bench.sink_budget): 99% of every window, 0 429s")
     print(

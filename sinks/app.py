@@ -15,7 +15,9 @@ its final commit; on a rebalance the records of revoked partitions are dropped u
 their new owner reads them again from the committed offset.
 
 The re-send window (what a crash, a SIGKILL or a rebalance can send to Intercom twice): the
-records in flight, at most `max_pending + batch size` = 2 x HOOKSTREAM_SINK_BATCH_SIZE, plus
+records in flight, at most `max_pending + batch size` = 2 x HOOKSTREAM_SINK_BATCH_SIZE (with
+a workspace tokens file: HOOKSTREAM_SINK_MAX_HELD_RECORDS plus a batch, see
+`sinks.pipeline`), plus
 the records final but not yet committed, at most a commit interval (1 s) of sending (Faust
 checks the every-batch commit only when it fetches). Intercom
 deduplicates these by (contact, event name, created_at) and answers 202: a re-send costs a
@@ -182,6 +184,7 @@ class Sink:
         """Open the client and build the pipeline (the service's on_start)."""
         await self.client.open()
         settings = self.settings
+        multi = self.workspaces.multi
         self.pipeline = Pipeline(
             sender=self.client,
             budget=self.budget,
@@ -191,8 +194,9 @@ class Sink:
             concurrency=settings.sink.concurrency,
             retry=RetryPolicy(deadline=settings.sink.retry_deadline_seconds),
             max_pending=settings.sink.batch_size,
-            max_queued=settings.sink.workspace_max_queued,
-            max_held=settings.sink.max_held_records,
+            # One workspace: nothing to read ahead for; the bounds of before workspaces.
+            max_queued=settings.sink.workspace_max_queued if multi else 0,
+            max_held=settings.sink.max_held_records if multi else settings.sink.batch_size,
             workspaces=self.workspaces,
             on_crash=self.app.crash,
         )

@@ -18,15 +18,23 @@ records in its queue, (b) more than `max_held` records are taken and not yet ack
 every workspace is parked. So a hot workspace (offered more than its budget) fills its own
 queue while the others' records keep flowing; only once its queue is full does intake pause
 for all (Kafka's offsets are per partition, not per workspace: reading further would hold an
-unbounded backlog in memory).
+unbounded backlog in memory). Fair turns: each workspace has its own budget and at most
+`concurrency` calls waiting for it, and the connection slots are handed out first come,
+first served once a budget allows a call, so a workspace with a backlog takes no turn from
+another.
 
 What bounds memory and the re-send window. Offsets are acked in order per partition
 (`InOrderAcks`), so a record final behind one still in flight (a hot or parked workspace's,
-on the same partition) stays unacked. The records taken and not acked are at most
-`max_held` (HOOKSTREAM_SINK_MAX_HELD_RECORDS, 10,000) plus one batch: that is the re-send
-window of a crash (Intercom deduplicates re-sends, at the cost of a call of the budget each)
-and, with the queued records' bodies, the memory bound. Single workspace: `max_pending`
-in flight plus `max_queued` queued, as a workspace.
+on the same partition) stays unacked, and so does every record queued. The records taken
+and not acked are at most `max_held` plus one batch: that is the re-send window of a crash
+(Intercom deduplicates re-sends, at the cost of a call of the budget each) and, with each
+held record's body (about 1.5 KB a record in all), the memory bound. With a tokens file the
+sink uses HOOKSTREAM_SINK_MAX_HELD_RECORDS (50,000) and HOOKSTREAM_SINK_WORKSPACE_MAX_QUEUED
+(20,000); with one workspace there is nothing to read ahead for, so `max_queued` is 0 and
+`max_held` the batch size: `max_pending` in flight plus one batch, as before workspaces. A
+workspace offered more than its budget for long (or parked while its events keep coming)
+fills its queue and then pauses the intake for all: these bounds say how long the others
+flow (at 166 events/s, 50,000 held records are five minutes).
 
 A record ends in exactly one final state: accepted by Intercom, skipped as a repeat of one
 Intercom accepted, or written to the dead-letter topic (and acknowledged by Kafka). Only

@@ -482,14 +482,16 @@ class SinkSettings(_Group):
     )
     workspace_max_queued: int = _env(
         "HOOKSTREAM_SINK_WORKSPACE_MAX_QUEUED",
-        1_000,
-        "Records of one workspace held beyond its batch in flight before intake pauses.",
+        20_000,
+        "With a tokens file: records of one workspace queued beyond its batch in flight "
+        "before intake pauses for all.",
         ge=0,
     )
     max_held_records: int = _env(
         "HOOKSTREAM_SINK_MAX_HELD_RECORDS",
-        10_000,
-        "Records taken from Kafka and not yet committable before intake pauses.",
+        50_000,
+        "With a tokens file: records taken and not yet committable (the re-send window of a "
+        "crash; about 1.5 KB each) before intake pauses.",
         ge=1,
     )
     metrics_workspaces: int = _env(
