@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -137,6 +138,15 @@ def delays(entries: list[dict[str, Any]], *, by_time: bool = False) -> dict[str,
         key = str(int(meta["t"])) if by_time else entry["workspace"]
         out.setdefault(key, []).append(entry["received_at"] - meta["t"])
     return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far (Linux), or NaN."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def p99(values: list[float]) -> float:
@@ -296,7 +306,7 @@ async def _run(
         revoked_calls=revoked_calls,
         calm=calm,
     )
-    return {**figures, "readyz_while_revoked": readyz}
+    return {**figures, "readyz_while_revoked": readyz, "sink_cpu_seconds": cpu_seconds(process.pid)}
 
 
 def _figures(
@@ -368,6 +378,7 @@ def report(figures: dict[str, Any]) -> None:
         f"{figures['window_seconds']} s window each, {figures['seconds']} s of traffic"
     )
     print(f"steady-state delay (median of the calm workspaces): {figures['steady_delay']:.3f} s")
+    print(f"the sink's CPU time over the whole run: {figures['sink_cpu_seconds']:.1f} s")
     worst = sorted(calm.items(), key=lambda item: -item[1]["p99_over_steady"])[:5]
     print(f"{'calm workspace':>16}{'delivered':>11}{'p99 - steady':>14}   (the 5 worst)")
     for ws, row in worst:
