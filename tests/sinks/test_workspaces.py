@@ -116,6 +116,15 @@ def test_the_watcher_follows_a_kubernetes_symlink_swap_and_keeps_the_last_good_m
     assert error["file"] == str(tmp_path / "tokens.yaml")
     assert SECRET not in repr(logs)
     assert len(seen) == 2  # the last good mapping stays
+    (tmp_path / "tokens.yaml").unlink()
+    with capture_logs() as logs:
+        assert not watcher.check()
+        assert not watcher.check()  # logged once, not on every poll
+    assert [entry["event"] for entry in logs] == ["workspace_tokens_invalid"]
+    (tmp_path / "tokens.yaml").symlink_to("..data/tokens.yaml")
+    publish("v4", tokens_yaml(ws3="t3"))
+    assert watcher.check()
+    assert sorted(seen[-1]) == ["ws3"]
 
 
 # -- the pipeline with workspaces ---------------------------------------------------------
@@ -149,7 +158,7 @@ def named(**tokens: str) -> dict[str, Workspace]:
 @asynccontextmanager
 async def harness(
     handler: Handler,
-    workspaces: dict[str, Workspace],
+    workspaces: dict[str, Workspace] | None,
     *,
     default: bool = True,
     budget: Callable[[], RateBudget] = lambda: RateBudget(calls_per_window=100_000),
@@ -223,6 +232,14 @@ async def test_a_record_is_sent_with_its_workspaces_token_and_without_a_header_a
     assert h.accepted_of("token-1") == ["a"]
     assert h.accepted_of("token-2") == ["b"]
     assert h.accepted_of("default-token") == ["c"]
+    assert h.dead == []
+
+
+async def test_without_a_tokens_file_every_record_goes_to_the_one_workspace() -> None:
+    async with harness(accept, None) as h:
+        await h.pipeline.submit([h.record(0, "a", "ws1"), h.record(1, "b", None)])
+        await until(lambda: len(h.acked) == 2)
+    assert h.accepted_of("default-token") == ["a", "b"]
     assert h.dead == []
 
 
