@@ -164,6 +164,7 @@ async def harness(
     budget: Callable[[], RateBudget] = lambda: RateBudget(calls_per_window=100_000),
     max_pending: int = 20,
     max_queued: int = 1000,
+    concurrency: int = 8,
 ) -> AsyncIterator[Harness]:
     metrics = SinkMetrics(workspace_labels=3)
     dead: list[tuple[SourceRecord, DeadLetter]] = []
@@ -189,7 +190,7 @@ async def harness(
             dead_letters=pipeline_tests.ListDeadLetters(dead),
             metrics=metrics,
             dedup=RecentlySent(0, 1),
-            concurrency=8,
+            concurrency=concurrency,
             retry=RetryPolicy(deadline=5, initial=0.01, maximum=0.05),
             max_pending=max_pending,
             max_queued=max_queued,
@@ -199,7 +200,7 @@ async def harness(
                 named=workspaces,
                 default_budget=default_budget,
                 new_budget=budget,
-                concurrency=8,
+                concurrency=concurrency,
             ),
         )
         h = Harness(pipeline, metrics, dead=dead, sent=sent)
@@ -275,6 +276,20 @@ async def test_a_workspace_over_its_budget_waits_alone_and_intake_goes_on() -> N
         await until(lambda: len(h.accepted_of("token-calm")) == 30, within=2)
         assert h.accepted_of("token-hot") == ["h0"]
         assert h.acked == [(0, 0)]  # in offset order: the hot one's second holds the rest
+
+
+async def test_workspaces_with_a_backlog_take_turns_at_the_connection_slots() -> None:
+    async def slow(_request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.01)
+        return httpx.Response(202)
+
+    async with harness(slow, named(a="token-a", b="token-b"), concurrency=1) as h:
+        records = [h.record(n, f"a{n}", "a") for n in range(10)]
+        records += [h.record(10 + n, f"b{n}", "b") for n in range(10)]
+        await h.pipeline.submit(records)  # a's whole backlog first, then b's
+        await until(lambda: len(h.acked) == 20)
+    order = [token for token, _host, _body in h.sent]
+    assert order[:6] == ["token-a", "token-b"] * 3  # b did not wait for a's backlog
 
 
 async def test_a_full_queue_of_one_workspace_pauses_intake() -> None:
