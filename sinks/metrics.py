@@ -79,7 +79,8 @@ class SinkMetrics:
         )
         self.budget_per_window = Gauge(
             "hookstream_sink_budget_calls_per_window",
-            "This replica's local budget per rate-limit window.",
+            "This replica's local budget per rate-limit window: one workspace's, times the "
+            "workspaces it has a token for (each has its own).",
             registry=r,
         )
         self.ratelimit_limit = Gauge(

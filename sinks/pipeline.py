@@ -162,7 +162,7 @@ class Pipeline:
         self._closed = False
         self._failure: BaseException | None = None
         metrics.ready.set(1)
-        metrics.budget_per_window.set(budget.calls_per_window)
+        self._export_budget_per_window()
 
     # -- state ----------------------------------------------------------------------------
 
@@ -262,9 +262,14 @@ class Pipeline:
             state.resumed.set()
             state.resumed = asyncio.Event()
         self._metrics.workspaces_parked.set(len(self._workspaces.parked()))
+        self._export_budget_per_window()
         if self._all_denied() is None and not self._closed:
             self._metrics.ready.set(1)
         self._room.set()
+
+    def _export_budget_per_window(self) -> None:
+        known = max(self._workspaces.known(), 1)
+        self._metrics.budget_per_window.set(self._budget.calls_per_window * known)
 
     async def drain(self, within: float) -> bool:
         """Stop taking batches and wait up to `within` seconds for the records in flight to

@@ -412,3 +412,5 @@ async def test_the_sink_metrics_carry_the_workspace_label() -> None:
             )
             == 1
         )
+        # Each workspace has a budget of its own: the default's and the file's two.
+        assert value("hookstream_sink_budget_calls_per_window") == 3 * 100_000
