@@ -42,7 +42,11 @@ then is it handed to `InOrderAcks`. A 401 or 403 is no final state: it parks the
 (its records stay held, unacked, and are neither sent nor dead-lettered: Kafka keeps them
 across a restart) until its token changes in the tokens file; one call per token change, no
 retry loop. The pipeline stops taking batches, and `not_ready_reason` says why, only when
-every workspace is parked.
+every workspace is parked. Held rather than moved to a parking topic: nothing to feed back
+and no second consumer, each contact's order is kept without care, and a restart finds the
+records where they were; the cost is the bound above (a parked workspace whose events keep
+coming fills its queue, then pauses the intake: remove it from the tokens file to
+dead-letter its events instead).
 """
 
 from __future__ import annotations
