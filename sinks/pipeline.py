@@ -70,7 +70,14 @@ from hookstream.sinks._scheduler import Workspaces, WorkspaceState
 from hookstream.sinks.client import Accepted
 from hookstream.sinks.deadletter import DeadLetter, DeadLetterWriter, Reason, SourceRecord
 from hookstream.sinks.dedup import RecentlySent
-from hookstream.sinks.errors import AccessDenied, EventRejected, RateLimited, Retriable, SendFailed
+from hookstream.sinks.errors import (
+    AccessDenied,
+    EventRejected,
+    RateLimited,
+    Retriable,
+    SendFailed,
+    ServerError,
+)
 from hookstream.sinks.metrics import SinkMetrics
 from hookstream.sinks.offsets import InOrderAcks
 from hookstream.sinks.ratelimit import RateBudget, Ticket
@@ -430,11 +437,16 @@ class Pipeline:
             async with self._slots:
                 self._metrics.sent.inc()
                 started = time.perf_counter()
+                sent_as = state.workspace
                 try:
-                    accepted = await self._sender.send(body, state.workspace)
+                    accepted = await self._sender.send(body, sent_as)
                 except SendFailed as exc:
                     self._metrics.latency.observe(time.perf_counter() - started)
                     self._after_failure(ticket, exc, state)
+                    if isinstance(exc, AccessDenied) and not state.denied:
+                        if state.workspace is not sent_as:  # refused an old token: try anew
+                            raise ServerError(exc.message, status=exc.status) from exc
+                        self._park(state, exc)
                     raise
             self._metrics.latency.observe(time.perf_counter() - started)
             budget.observe(ticket, accepted.rate)
@@ -460,8 +472,6 @@ class Pipeline:
                 limit=exc.rate.limit,
                 paused_for=round(max(budget.snapshot().paused_until - time.time(), 0), 3),
             )
-        if isinstance(exc, AccessDenied) and not state.denied:
-            self._park(state, exc)
 
     def _park(self, state: WorkspaceState, exc: AccessDenied) -> None:
         if state.workspace is None:

@@ -414,3 +414,20 @@ async def test_the_sink_metrics_carry_the_workspace_label() -> None:
         )
         # Each workspace has a budget of its own: the default's and the file's two.
         assert value("hookstream_sink_budget_calls_per_window") == 3 * 100_000
+
+
+async def test_a_401_for_a_token_replaced_meanwhile_does_not_park_the_new_one() -> None:
+    holder: list[Harness] = []
+
+    async def rotate_then_refuse(request: httpx.Request) -> httpx.Response:
+        if request.headers["authorization"] == "Bearer old":
+            holder[0].pipeline.update_workspaces(named(ws1="new"))  # rotated mid-call
+            return httpx.Response(401, content=b'{"type": "error.list", "errors": []}')
+        return httpx.Response(202)
+
+    async with harness(rotate_then_refuse, named(ws1="old"), default=False) as h:
+        holder.append(h)
+        await h.pipeline.submit([h.record(0, "a", "ws1")])
+        await until(lambda: len(h.acked) == 1)
+        assert h.pipeline.parked() == []
+    assert h.accepted_of("new") == ["a"]
