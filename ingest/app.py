@@ -218,6 +218,10 @@ def create_webhook_app(settings: Settings) -> WebhookApp:
             ],
             "requestBody": {
                 "required": True,
+                "description": "Data events as Intercom's Data Events API takes them, each"
+                " with an optional `workspace_id` (the Intercom workspace, its app_id: a"
+                " non-empty string of at most 255 characters), which the ingest moves into"
+                " the record's `intercom-app-id` header and out of the event.",
                 "content": {
                     "application/json": {
                         "schema": {

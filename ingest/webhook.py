@@ -18,7 +18,9 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from hookstream.core.contract import (
+    HEADER_APP_ID,
     HEADER_DELIVERY_ATTEMPTS,
+    HEADER_HOOKSTREAM_APP,
     HEADER_NOTIFICATION_ID,
     HEADER_RECEIVED_AT,
     HEADER_TOPIC,
@@ -78,7 +80,9 @@ class WebhookEndpoint:
     lifespan), and answers 200, or a JSON error with the status of the refusal."""
 
     def __init__(self, settings: Settings, state: State, refusals: RefusalLog) -> None:
-        self._secrets = settings.ingest.client_secrets
+        signing = settings.ingest.signing_secrets
+        self._secrets = [secret for _app, secret in signing]
+        self._apps = [app for app, _secret in signing]  # None: an unnamed secret
         self._raw_topic = settings.topics.raw
         self._max_body_bytes = settings.topics.max_body_bytes
         self._body_deadline = settings.ingest.body_timeout_seconds
@@ -115,7 +119,7 @@ class WebhookEndpoint:
         body = await read_body(
             content_length, _body_chunks(receive), self._max_body_bytes, self._body_deadline
         )
-        verify_signature(body, signature, self._secrets)
+        app = self._apps[verify_signature(body, signature, self._secrets)]
         notification = _notification(body)
         headers = encode_headers(
             {
@@ -123,6 +127,8 @@ class WebhookEndpoint:
                 HEADER_NOTIFICATION_ID: notification.id,
                 HEADER_DELIVERY_ATTEMPTS: notification.delivery_attempts,
                 HEADER_RECEIVED_AT: int(time.time() * 1000),
+                HEADER_APP_ID: notification.app_id,
+                HEADER_HOOKSTREAM_APP: app,
             }
         )
         record = OutgoingRecord(self._raw_topic, notification.key, body, headers)

@@ -92,7 +92,8 @@ class BoundedWorker(faust_compat.Worker):
     "show_routes",
     metavar="TOPIC",
     multiple=True,
-    help="Print where notifications of an Intercom TOPIC go, and exit (repeatable).",
+    help="Print where notifications of an Intercom TOPIC go, and exit (repeatable);"
+    " TOPIC@WORKSPACE: those of one workspace (app_id).",
 )
 def worker_command(
     web_port: int | None,
@@ -122,12 +123,15 @@ def worker_command(
 
 def _print_routes(routes: RouteTable, topics: tuple[str, ...]) -> None:
     for rule in routes.rules:
-        click.echo(f"{rule.pattern} -> {', '.join(rule.destinations) or '(dropped)'}")
+        click.echo(str(rule))
     unmatched = f"{routes.prefix}<topic>" if routes.route_unmatched else "(dropped)"
     click.echo(f"(unmatched) -> {unmatched}")
     for topic in topics:
+        intercom_topic, _, workspace = topic.partition("@")
         try:
-            destinations = ", ".join(routes.destinations(topic)) or "(dropped)"
+            destinations = (
+                ", ".join(routes.destinations(intercom_topic, workspace or None)) or "(dropped)"
+            )
         except RouteFailed as exc:
             destinations = f"(dead-lettered: {exc})"
         click.echo(f"{topic}: {destinations}")

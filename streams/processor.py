@@ -87,7 +87,7 @@ class Processor:
                 self.metrics.duplicates += 1
                 log.debug("notification.duplicate", notification_id=notification.id)
                 return Outcome.DUPLICATE
-            destinations = self.routes.destinations(notification.topic)
+            destinations = self.routes.destinations(notification.topic, notification.app_id)
             if not destinations:
                 self.metrics.dropped += 1
                 return Outcome.DROPPED

@@ -8,6 +8,7 @@ from functools import lru_cache
 from urllib.parse import quote
 
 from hookstream.core.contract import (
+    HEADER_APP_ID,
     HEADER_CE_ID,
     HEADER_CE_SOURCE,
     HEADER_CE_SPECVERSION,
@@ -18,6 +19,7 @@ from hookstream.core.contract import (
     HEADER_DLQ_SOURCE_OFFSET,
     HEADER_DLQ_SOURCE_PARTITION,
     HEADER_DLQ_SOURCE_TOPIC,
+    HEADER_HOOKSTREAM_APP,
     HEADER_NOTIFICATION_ID,
     HEADER_RECEIVED_AT,
     HEADER_TOPIC,
@@ -47,10 +49,15 @@ class RawRecord:
     @property
     def received_at_ms(self) -> int:
         """When the ingest received the notification (its header, else the record time)."""
-        for name, value in reversed(self.headers):  # the last one wins, as in decode_headers
-            if name == HEADER_RECEIVED_AT:
-                return int(value) if value.isdigit() else self.timestamp_ms
-        return self.timestamp_ms
+        value = self.header(HEADER_RECEIVED_AT)
+        return int(value) if value is not None and value.isdigit() else self.timestamp_ms
+
+    def header(self, name: str) -> bytes | None:
+        """The value of header `name` (the last one wins, as in `decode_headers`), or None."""
+        for header, value in reversed(self.headers):
+            if header == name:
+                return value
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +84,13 @@ def routed_record(raw: RawRecord, notification: Notification, destination: str) 
             HEADER_NOTIFICATION_ID: notification.id,
             HEADER_TOPIC: notification.topic,
             HEADER_RECEIVED_AT: raw.received_at_ms,
+            HEADER_APP_ID: notification.app_id,
             **_cloudevent(raw, notification),
         }
     )
+    app = raw.header(HEADER_HOOKSTREAM_APP)
+    if app is not None:  # which of the ingest's secrets verified it: passed on as it came
+        headers.append((HEADER_HOOKSTREAM_APP, app))
     return OutRecord(topic=destination, key=key, value=raw.value, headers=headers)
 
 

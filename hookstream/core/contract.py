@@ -5,12 +5,16 @@ Raw topic (`HOOKSTREAM_RAW_TOPIC`, default `intercom.notifications`), written by
             a synthetic `ping-<uuid>` so the record still has a stable key
     value   the exact bytes Intercom sent
     headers `intercom-topic`, `intercom-delivery-attempts`, `hookstream-received-at`
-            (Unix milliseconds), `intercom-notification-id` (absent for ping)
+            (Unix milliseconds), `intercom-notification-id` (absent for ping),
+            `intercom-app-id` (the notification's `app_id`, absent without one),
+            `hookstream-app` (the name of the INTERCOM_CLIENT_SECRETS secret that verified
+            it; absent for an unnamed secret)
 
 Routed topics (`<prefix><intercom topic>`, default prefix `intercom.`), written by the worker:
     key     `data.item.id` of the notification (the notification id when the item has none)
     value   the notification's original bytes, unchanged
-    headers `intercom-notification-id`, `intercom-topic`, `hookstream-received-at`, and the
+    headers `intercom-notification-id`, `intercom-topic`, `hookstream-received-at`,
+            `intercom-app-id` and `hookstream-app` (as on the raw record), and the
             CloudEvents Kafka binding's binary-mode headers (the value is the event's data):
             `ce_specversion` `1.0`; `ce_id` the notification id (a ping's: the raw record's
             key); `ce_source` `intercom://app/<app_id>` (`intercom://hookstream` when the

@@ -20,6 +20,7 @@ Kubernetes Secret: one file per variable name).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -243,16 +244,54 @@ class LogSettings(_Group):
     )
 
 
+_APP_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+
+
+class ClientSecret(BaseModel):
+    """One entry of INTERCOM_CLIENT_SECRETS: a webhook signing secret, named by its app
+    (`appA:secret`) or not (`secret`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    app: str | None
+    secret: SecretStr
+
+    @classmethod
+    def parse(cls, entry: object, position: int) -> object:
+        """The secret of the `position`th entry (`name:secret` or `secret`); anything but a
+        string is left to pydantic. The errors never quote the entry: it is a secret."""
+        if not isinstance(entry, str):
+            return entry
+        name, colon, secret = entry.strip().partition(":")
+        if not colon:
+            return cls(app=None, secret=SecretStr(name))
+        where = f"INTERCOM_CLIENT_SECRETS entry {position}"
+        if not name.strip():
+            raise ValueError(f"{where}: the app name before `:` is empty")
+        if not _APP_NAME.fullmatch(name.strip()):
+            raise ValueError(
+                f"{where}: the app name before `:` must be 1 to 100 letters, digits, `.`, `_`"
+                " or `-` (`appA:secret1,appB:secret2`)"
+            )
+        if not secret.strip():
+            raise ValueError(f"{where}: the secret of app {name.strip()} is empty")
+        return cls(app=name.strip(), secret=SecretStr(secret.strip()))
+
+
 class IngestSettings(_Group):
     """The webhook ingest."""
+
+    # A malformed INTERCOM_CLIENT_SECRETS must not be quoted in the error: it holds secrets.
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
 
     intercom_client_secret: SecretStr | None = _env(
         "INTERCOM_CLIENT_SECRET", None, "The Intercom app's client secret that signs webhooks."
     )
-    intercom_client_secrets: Annotated[list[SecretStr], NoDecode] = _env(
+    intercom_client_secrets: Annotated[list[ClientSecret], NoDecode] = _env(
         "INTERCOM_CLIENT_SECRETS",
         [],
-        "More client secrets, comma-separated, accepted too (for rotation).",
+        "More client secrets, comma-separated, accepted too (rotation), each optionally named"
+        " by its app (`appA:secret1,appB:secret2`: the `hookstream-app` header says which).",
     )
     host: str = _env("HOOKSTREAM_INGEST_HOST", "127.0.0.1", "Ingest listen address.")
     port: _Port = _env(
@@ -345,15 +384,43 @@ class IngestSettings(_Group):
     @classmethod
     def _split_secrets(cls, value: object) -> object:
         if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
+            value = value.split(",")
+        if not isinstance(value, list | tuple):
+            return value
+        entries = [e.get_secret_value() if isinstance(e, SecretStr) else e for e in value]
+        return [
+            ClientSecret.parse(entry, position)
+            for position, entry in enumerate(entries, 1)
+            if not (isinstance(entry, str) and not entry.strip())  # blank: unset, as before
+        ]
+
+    @field_validator("intercom_client_secrets", mode="after")
+    @classmethod
+    def _distinct_names(cls, value: list[ClientSecret]) -> list[ClientSecret]:
+        names = [secret.app for secret in value if secret.app is not None]
+        if twice := sorted({name for name in names if names.count(name) > 1}):
+            raise ValueError(
+                f"INTERCOM_CLIENT_SECRETS names the app {', '.join(twice)} more than once:"
+                " each name may have one secret"
+            )
         return value
 
     @property
     def client_secrets(self) -> list[bytes]:
         """Every accepted webhook signing secret, as bytes, in the order given."""
-        secrets = [self.intercom_client_secret] if self.intercom_client_secret else []
-        secrets += self.intercom_client_secrets
-        return [secret.get_secret_value().encode() for secret in secrets]
+        return [secret for _app, secret in self.signing_secrets]
+
+    @property
+    def signing_secrets(self) -> list[tuple[str | None, bytes]]:
+        """(app name, secret) of every accepted webhook signing secret, in the order given:
+        INTERCOM_CLIENT_SECRET first (unnamed), then INTERCOM_CLIENT_SECRETS."""
+        secrets: list[tuple[str | None, bytes]] = []
+        if self.intercom_client_secret:
+            secrets.append((None, self.intercom_client_secret.get_secret_value().encode()))
+        secrets += [
+            (s.app, s.secret.get_secret_value().encode()) for s in self.intercom_client_secrets
+        ]
+        return secrets
 
 
 class FaustSettings(_Group):
@@ -544,11 +611,15 @@ def weak_secrets(group: BaseSettings) -> list[str]:
         values = value if isinstance(value, list) else [value]
         alias = field.validation_alias
         variable = str(alias.choices[0]) if isinstance(alias, AliasChoices) else name.upper()
-        for secret in values:
+        for item in values:
+            secret, label = item, variable
+            if isinstance(item, ClientSecret):
+                secret = item.secret
+                label = variable if item.app is None else f"{variable} ({item.app})"
             if isinstance(secret, SecretStr):
                 problem = _weakness(secret.get_secret_value())
                 if problem:
-                    problems.append(f"{variable} {problem}")
+                    problems.append(f"{label} {problem}")
     return problems
 
 

@@ -22,12 +22,13 @@ from hookstream.ingest.signature import verify_signature
 def verify_signature_command(body_file: Path, signature: str, secret: str | None) -> None:
     """Check that BODY_FILE (the raw bytes of a delivery) matches SIGNATURE under the
     client secret. Exits 0 when it does, 1 when it does not."""
-    secrets = [secret.encode()] if secret else load_settings().ingest.client_secrets
-    if not secrets:
+    named = [(None, secret.encode())] if secret else load_settings().ingest.signing_secrets
+    if not named:
         raise click.UsageError("give --secret or set INTERCOM_CLIENT_SECRET")
     try:
-        verify_signature(body_file.read_bytes(), signature, secrets)
+        matched = verify_signature(body_file.read_bytes(), signature, [s for _a, s in named])
     except (SignatureMissing, SignatureInvalid) as exc:
         click.echo(f"invalid: {exc}")
         raise SystemExit(1) from exc
-    click.echo("valid")
+    app = named[matched][0]
+    click.echo("valid" if app is None else f"valid (the secret of app {app})")
