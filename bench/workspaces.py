@@ -351,13 +351,20 @@ def _figures(
     }
 
 
-def verdict(figures: dict[str, Any]) -> dict[str, bool]:
-    """Each target, met or not."""
+def verdict(
+    figures: dict[str, Any],
+    *,
+    p99_target: float = P99_TARGET_SECONDS,
+    budget_target: float = BUDGET_TARGET,
+) -> dict[str, bool]:
+    """Each target, met or not. The timing targets (`p99_target` seconds over steady for the
+    calm workspaces, `budget_target` of every window for the hot one) are the issue's by
+    default; the CI test loosens them, not the others."""
     shares = figures["hot_shares"]
     return {
         "calm_all_delivered": figures["calm_lowest_delivered"] >= 1.0,
-        "calm_p99": figures["calm_worst_p99_over_steady"] < P99_TARGET_SECONDS,
-        "hot_budget": bool(shares) and min(shares) >= BUDGET_TARGET,
+        "calm_p99": figures["calm_worst_p99_over_steady"] < p99_target,
+        "hot_budget": bool(shares) and min(shares) >= budget_target,
         "hot_no_429": figures["hot_429s"] == 0,
         "revoked_nothing_lost": figures["revoked_delivered"] >= figures["revoked_produced"]
         and figures["dead_lettered"] == 0,
