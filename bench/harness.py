@@ -85,7 +85,9 @@ def serve(command: Sequence[str], health_url: str, env: dict[str, str], log: Pat
             time.sleep(0.2)
         yield process.pid
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        # The group is gone when the server exited on its own (then the exit above says so).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -8,6 +8,13 @@ Control API (not rate limited, no token):
     GET  /sandbox/stats                            calls, answers by status, per-window counts
     GET  /sandbox/config, POST /sandbox/config     read or change the config at run time
     POST /sandbox/reset                            forget events, counters and windows
+    POST /sandbox/workspaces/<id>                  add a workspace or change its token, limit,
+                                                   region or `revoked` (a JSON object)
+    POST /sandbox/workspaces/<id>/revoke           its token answers 401 from now on
+
+Workspaces: the `access_token` is workspace `default`; `workspaces` adds more, each with its
+own token, rate limiter (its own windows and `X-RateLimit-*` headers) and region, as a public
+app's installations. Accepted events and `/sandbox/stats` name the workspace.
     GET  /healthz
 
 A plain Starlette app (no FastAPI validation layer) to keep the per-call cost low: it is the
@@ -21,6 +28,7 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -36,7 +44,7 @@ from hookstream.sandbox.config import SandboxConfig
 from hookstream.sandbox.errors import ApiError, BadRequest, Injected, ParameterNotFound, RateLimited
 from hookstream.sandbox.faults import Fault
 from hookstream.sandbox.ratelimit import Clock, Decision
-from hookstream.sandbox.state import Sandbox
+from hookstream.sandbox.state import DEFAULT_WORKSPACE, Sandbox
 from hookstream.sandbox.validation import parse_event
 
 log = get_logger(__name__)
@@ -69,6 +77,7 @@ class _Call:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
         self.decision: Decision | None = None
+        self.workspace: str | None = None
 
     async def begin(self, request: Request) -> str:
         """What every Intercom call goes through: latency, auth, Accept, version, rate limit
@@ -77,10 +86,11 @@ class _Call:
         config = sandbox.config
         await sandbox.faults.delay(config)
         headers = request.headers
-        sandbox.check_auth(headers.get("authorization"))
+        self.workspace = sandbox.identify(headers.get("authorization"))
+        sandbox.check_auth(self.workspace)
         sandbox.check_accept(headers.get("accept"))
         version = sandbox.check_version(headers.get("intercom-version"))
-        self.decision = sandbox.limiter.acquire()
+        self.decision = sandbox.limiter_for(self.workspace).acquire()
         if not self.decision.allowed:
             raise RateLimited("Exceeded rate limit")
         fault = sandbox.faults.draw(config)
@@ -95,14 +105,14 @@ class _Call:
 
     def error(self, error: ApiError) -> Response:
         """The one place an `ApiError` becomes an answer: Intercom's body, the rate headers."""
-        self.sandbox.recorder.answered(error.status)
-        decision = self.decision or self.sandbox.limiter.peek()
+        self.sandbox.answered(error.status, self.workspace)
+        decision = self.decision or self.sandbox.limiter_for(self.workspace).peek()
         return _json(error_body(error.code, error.message, error.field), error.status, decision)
 
     def answer(self, status: int, content: object = None) -> Response:
         """A successful answer (JSON `content`, or no body), with the rate headers."""
         assert self.decision is not None  # noqa: S101 - begin() succeeded before any answer
-        self.sandbox.recorder.answered(status)
+        self.sandbox.answered(status, self.workspace)
         if content is None:
             response = Response(b"", status)
             response.raw_headers.extend(self.decision.raw_headers())
@@ -123,7 +133,11 @@ async def post_event(request: Request) -> Response:
     except ApiError as error:
         return call.error(error)
     sandbox.recorder.accept(
-        event, received_at=sandbox.clock(), request_id=str(uuid.uuid4()), version=version
+        event,
+        received_at=sandbox.clock(),
+        request_id=str(uuid.uuid4()),
+        version=version,
+        workspace=call.workspace or DEFAULT_WORKSPACE,
     )
     return call.answer(202)
 
@@ -224,11 +238,33 @@ async def get_config(request: Request) -> Response:
 async def set_config(request: Request) -> Response:
     """Change the config: a JSON object of the fields to change."""
     sandbox = _sandbox(request)
+    return await _change(request, sandbox.configure)
+
+
+async def set_workspace(request: Request) -> Response:
+    """Add a workspace, or change some of its fields (token, region, window_limit, revoked)."""
+    sandbox = _sandbox(request)
+    name = request.path_params["workspace"]
+    return await _change(request, lambda changes: sandbox.configure_workspace(name, changes))
+
+
+async def revoke_workspace(request: Request) -> Response:
+    """Revoke a workspace's token: every call with it answers 401 from now on."""
+    sandbox = _sandbox(request)
+    name = request.path_params["workspace"]
+    if name not in sandbox.config.workspaces:
+        return _json(error_body("not_found", f"no workspace {name}"), 404)
+    sandbox.configure_workspace(name, {"revoked": True})
+    log.info("sandbox_workspace_revoked", workspace=name)
+    return _json({"workspace": name, "revoked": True})
+
+
+async def _change(request: Request, apply: Callable[[dict[str, Any]], SandboxConfig]) -> Response:
     try:
         changes = orjson.loads(await request.body() or b"{}")
         if not isinstance(changes, dict):
             raise TypeError("not an object")
-        config = sandbox.configure(changes)
+        config = apply(changes)
     except (orjson.JSONDecodeError, TypeError):
         return _json(error_body("bad_request", "The body must be a JSON object"), 400)
     except ValidationError as exc:
@@ -241,7 +277,7 @@ async def set_config(request: Request) -> Response:
             for err in exc.errors()
         ]
         return _json({"type": "error.list", "request_id": None, "errors": errors}, 422)
-    log.info("sandbox_configured", **changes)
+    log.info("sandbox_configured", fields=sorted(changes))
     return _json(config.model_dump())
 
 
@@ -279,6 +315,8 @@ def create_app(
             Route("/sandbox/config", get_config, methods=["GET"]),
             Route("/sandbox/config", set_config, methods=["POST"]),
             Route("/sandbox/reset", reset, methods=["POST"]),
+            Route("/sandbox/workspaces/{workspace}", set_workspace, methods=["POST"]),
+            Route("/sandbox/workspaces/{workspace}/revoke", revoke_workspace, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         exception_handlers={HTTPException: _http_error},

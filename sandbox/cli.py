@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import click
 import uvicorn
+import yaml
+from pydantic import ValidationError
 
 from hookstream.core.logs import configure_logging
 from hookstream.core.settings import load_settings
@@ -16,9 +19,22 @@ from hookstream.sandbox.config import (
     WINDOW_SECONDS,
     WORKSPACE_WINDOW_LIMIT,
     SandboxConfig,
+    WorkspaceConfig,
 )
 
 _share = click.FloatRange(0, 1)
+
+
+def _workspaces(path: Path) -> dict[str, WorkspaceConfig]:
+    """The workspaces of a tokens file; a usage error naming the file when malformed."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        entries = raw["workspaces"]
+        return {str(name): WorkspaceConfig.model_validate(entry) for name, entry in entries.items()}
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError, ValidationError):
+        raise click.UsageError(
+            f"{path}: not a workspaces file (workspaces: {{id: {{token, region}}}})"
+        ) from None
 
 
 @click.command("sandbox")
@@ -72,6 +88,12 @@ _share = click.FloatRange(0, 1)
 @click.option(
     "--hang-seconds", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True
 )
+@click.option(
+    "--workspaces-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="More workspaces, each with its own token, rate limit and region: the sink's "
+    "HOOKSTREAM_SINK_WORKSPACE_TOKENS_FILE format (workspaces: {id: {token, region}}).",
+)
 @click.option("--seed", type=int, help="Seed of the failure injection's random draws.")
 def sandbox_command(
     *,
@@ -87,12 +109,14 @@ def sandbox_command(
     latency: float,
     timeout_rate: float,
     hang_seconds: float,
+    workspaces_file: Path | None,
     seed: int | None,
 ) -> None:
     """Serve a local Intercom Data Events API (POST/GET /events) that checks requests as
     Intercom does, rate-limits in fixed windows with Intercom's headers, deduplicates, and
-    can inject latency, errors and hangs. Control API under /sandbox/ (accepted, stats,
-    config, reset)."""
+    can inject latency, errors and hangs; plays many workspaces (--workspaces-file), each
+    with its own token and rate limit. Control API under /sandbox/ (accepted, stats,
+    config, reset, workspaces/<id>, workspaces/<id>/revoke)."""
     settings = load_settings()
     configure_logging(settings.log.level, settings.log.format)
     if sum([unlimited, workspace, window_limit is not None]) > 1:
@@ -112,6 +136,7 @@ def sandbox_command(
         latency_seconds=latency,
         timeout_rate=timeout_rate,
         hang_seconds=hang_seconds,
+        workspaces=_workspaces(workspaces_file) if workspaces_file is not None else {},
     )
     app = create_app(config, rng=random.Random(seed))  # noqa: S311 - fault draws, not crypto
     uvicorn.run(

@@ -6,7 +6,7 @@ time through `POST /sandbox/config`, which validates a partial update against th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,21 @@ KNOWN_VERSIONS = frozenset(
     [f"1.{minor}" for minor in range(5)] + [f"2.{minor}" for minor in range(17)] + ["Unstable"]
 )
 DEFAULT_VERSION = "2.14"
+
+
+class WorkspaceConfig(BaseModel):
+    """One more workspace of a public app: its own token, rate limit and region. The same
+    shape as an entry of the sink's HOOKSTREAM_SINK_WORKSPACE_TOKENS_FILE, plus the
+    sandbox's own `window_limit` and `revoked`."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    token: str = Field(min_length=1, description="The workspace's bearer token.")
+    region: Literal["us", "eu", "au"] = Field("us", description="Reported in the stats.")
+    window_limit: int | None = Field(
+        None, ge=0, description="Its calls per window; None: the sandbox's `window_limit`."
+    )
+    revoked: bool = Field(False, description="Answer its token with 401 (app uninstalled).")
 
 
 class SandboxConfig(BaseModel):
@@ -59,6 +74,11 @@ class SandboxConfig(BaseModel):
     )
     hang_seconds: float = Field(
         30.0, gt=0, description="How long a hanging call hangs (longer than a client timeout)."
+    )
+    workspaces: dict[str, WorkspaceConfig] = Field(
+        default_factory=dict,
+        description="More workspaces by id, each with its own token, limit and region (the "
+        "`access_token` one is the workspace `default`).",
     )
     max_recorded: int = Field(
         1_000_000, ge=1, description="Accepted events kept in memory (oldest dropped first)."

@@ -26,6 +26,7 @@ class AcceptedEvent:
     intercom_version: str
     event: dict[str, Any]
     ignored_metadata_keys: tuple[str, ...]
+    workspace: str = "default"
 
     def as_dict(self) -> dict[str, Any]:
         """The entry as JSON."""
@@ -37,6 +38,7 @@ class AcceptedEvent:
             "intercom_version": self.intercom_version,
             "event": self.event,
             "ignored_metadata_keys": list(self.ignored_metadata_keys),
+            "workspace": self.workspace,
         }
 
 
@@ -46,7 +48,7 @@ class Recorder:
 
     max_recorded: int
     accepted: deque[AcceptedEvent] = field(init=False)
-    _seen: OrderedDict[tuple[str, str, str, int], None] = field(init=False)
+    _seen: OrderedDict[tuple[str, str, str, str, int], None] = field(init=False)
     by_status: Counter[int] = field(init=False)
     calls: int = 0
     duplicates: int = 0
@@ -72,10 +74,16 @@ class Recorder:
         self.by_status[status] += 1
 
     def accept(
-        self, event: DataEvent, *, received_at: float, request_id: str, version: str
+        self,
+        event: DataEvent,
+        *,
+        received_at: float,
+        request_id: str,
+        version: str,
+        workspace: str = "default",
     ) -> AcceptedEvent:
         """Record an accepted event; say whether Intercom would count it as a duplicate."""
-        key = event.dedup_key
+        key = (workspace, *event.dedup_key)  # Intercom deduplicates within a workspace
         duplicate = key in self._seen
         if duplicate:
             self.duplicates += 1
@@ -92,6 +100,7 @@ class Recorder:
             intercom_version=version,
             event=event.body,
             ignored_metadata_keys=event.ignored_metadata_keys,
+            workspace=workspace,
         )
         self.accepted.append(entry)
         if len(self.accepted) > self.max_recorded:

@@ -4,7 +4,7 @@
 endpoints); `hookstream sink` runs it. The parts, one concern per module: `client` (the
 httpx client and how Intercom's answers map to errors), `ratelimit` (the rate budget),
 `pipeline` (ordering, retries, dead letters, in-order acks), `dedup`, `offsets`,
-`deadletter`, `metrics`, `web`, `errors`.
+`deadletter`, `metrics`, `web`, `errors`, `workspaces` (the per-workspace tokens file).
 """
 
 from hookstream.sinks.app import Sink
@@ -20,6 +20,7 @@ from hookstream.sinks.errors import (
     SinkError,
 )
 from hookstream.sinks.ratelimit import RateBudget, RateHeaders
+from hookstream.sinks.workspaces import Workspace, WorkspaceTokensInvalid
 
 __all__ = [
     "Accepted",
@@ -35,4 +36,6 @@ __all__ = [
     "ServerError",
     "Sink",
     "SinkError",
+    "Workspace",
+    "WorkspaceTokensInvalid",
 ]

@@ -15,7 +15,9 @@ its final commit; on a rebalance the records of revoked partitions are dropped u
 their new owner reads them again from the committed offset.
 
 The re-send window (what a crash, a SIGKILL or a rebalance can send to Intercom twice): the
-records in flight, at most `max_pending + batch size` = 2 x HOOKSTREAM_SINK_BATCH_SIZE, plus
+records in flight, at most `max_pending + batch size` = 2 x HOOKSTREAM_SINK_BATCH_SIZE (with
+a workspace tokens file: HOOKSTREAM_SINK_MAX_HELD_RECORDS plus a batch, see
+`sinks.pipeline`), plus
 the records final but not yet committed, at most a commit interval (1 s) of sending (Faust
 checks the every-batch commit only when it fetches). Intercom
 deduplicates these by (contact, event name, created_at) and answers 202: a re-send costs a
@@ -44,12 +46,14 @@ from hookstream.core.logs import get_logger
 from hookstream.core.settings import Settings
 from hookstream.core.topics import faust_topic_options
 from hookstream.core.tracing import Tracing
-from hookstream.sinks.client import IntercomClient, access_token
+from hookstream.sinks._scheduler import Workspaces
+from hookstream.sinks.client import IntercomClient, check_tokens, default_token
 from hookstream.sinks.deadletter import FaustDeadLetters, SourceRecord
 from hookstream.sinks.dedup import RecentlySent
 from hookstream.sinks.metrics import SinkMetrics
 from hookstream.sinks.pipeline import Pipeline, RetryPolicy
 from hookstream.sinks.ratelimit import RateBudget
+from hookstream.sinks.workspaces import TokenFile, TokenWatcher, Workspace
 
 log = get_logger(__name__)
 
@@ -57,6 +61,8 @@ log = get_logger(__name__)
 # them (they are not committed, so the next owner sends them). Below Kubernetes' default
 # 30-second grace period, with room for Faust's own shutdown.
 DRAIN_SECONDS = 15.0
+# /readyz names at most this many parked workspaces (and counts them all).
+READY_DETAIL_NAMES = 50
 # Faust commits acked offsets at least this often.
 COMMIT_INTERVAL_SECONDS = 1.0
 
@@ -106,16 +112,27 @@ class Sink:
         web_port: int | None = None,
         web_host: str = "0.0.0.0",
     ) -> None:
-        access_token(settings.sink)  # refuse to build without one
+        check_tokens(settings.sink)  # refuse to build without one
         self.settings = settings
-        self.metrics = SinkMetrics(registry)
+        self.metrics = SinkMetrics(registry, workspace_labels=settings.sink.metrics_workspaces)
         self.tracing = Tracing.from_settings(settings.tracing, "hookstream-sink")
         self.client = IntercomClient(settings.sink, transport, self.tracing)
-        self.budget = RateBudget.for_replica(
-            settings.sink.rate_limit_per_minute,
-            settings.sink.replicas,
-            settings.sink.rate_window_seconds,
+        self.budget = self._new_budget()
+        self.token_file: TokenFile | None = None
+        named: dict[str, Workspace] | None = None
+        if settings.sink.workspace_tokens_file is not None:
+            self.token_file = TokenFile(
+                settings.sink.workspace_tokens_file, settings.sink.intercom_api_base_url
+            )
+            named = self.token_file.load()  # WorkspaceTokensInvalid: refuse to start
+        self.workspaces = Workspaces(
+            default=default_token(settings.sink) is not None,
+            named=named,
+            default_budget=self.budget,
+            new_budget=self._new_budget,
+            concurrency=settings.sink.concurrency,
         )
+        self._watcher: TokenWatcher | None = None
         self.dedup = RecentlySent(
             settings.sink.dedup_window_seconds, settings.sink.dedup_max_entries
         )
@@ -156,6 +173,13 @@ class Sink:
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
         self.app.health = health_service(self, host=web_host, port=self.web_port)
 
+    def _new_budget(self) -> RateBudget:
+        """One workspace's budget: the app's limit per workspace, split across replicas."""
+        sink = self.settings.sink
+        return RateBudget.for_replica(
+            sink.rate_limit_per_minute, sink.replicas, sink.rate_window_seconds
+        )
+
     # -- lifetime -------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -163,6 +187,7 @@ class Sink:
         self.tracing.start()
         await self.client.open()
         settings = self.settings
+        multi = self.workspaces.multi
         self.pipeline = Pipeline(
             sender=self.client,
             budget=self.budget,
@@ -172,10 +197,21 @@ class Sink:
             concurrency=settings.sink.concurrency,
             retry=RetryPolicy(deadline=settings.sink.retry_deadline_seconds),
             max_pending=settings.sink.batch_size,
+            # One workspace: nothing to read ahead for; the bounds of before workspaces.
+            max_queued=settings.sink.workspace_max_queued if multi else 0,
+            max_held=settings.sink.max_held_records if multi else settings.sink.batch_size,
+            workspaces=self.workspaces,
             on_crash=self.app.crash,
             tracing=self.tracing,
             group=settings.sink.id,
         )
+        if self.token_file is not None:
+            self._watcher = TokenWatcher(
+                self.token_file,
+                self.pipeline.update_workspaces,
+                settings.sink.workspace_tokens_poll_seconds,
+            )
+            self._watcher.start()
         self._started.set()
         log.info(
             "sink_started",
@@ -184,10 +220,13 @@ class Sink:
             calls_per_window=self.budget.calls_per_window,
             window_seconds=self.budget.window_seconds,
             concurrency=settings.sink.concurrency,
+            workspaces=self.workspaces.known(),
         )
 
     async def stop(self) -> None:
         """Drain (bounded), then close (the service's on_stop, before Faust's final commit)."""
+        if self._watcher is not None:
+            await self._watcher.stop()
         pipeline = self.pipeline
         if pipeline is not None:
             started = time.monotonic()
@@ -255,6 +294,14 @@ class Sink:
         if not self._started.is_set() or self.pipeline is None:
             return "starting"
         return self.pipeline.not_ready_reason
+
+    def ready_detail(self) -> dict[str, object] | None:
+        """What /readyz adds: the workspaces parked because Intercom refused their token
+        (the first `READY_DETAIL_NAMES` by name, and how many in all)."""
+        parked = self.pipeline.parked() if self.pipeline is not None else []
+        if not parked:
+            return None
+        return {"parked_workspaces": parked[:READY_DETAIL_NAMES], "parked": len(parked)}
 
     async def exposition(self) -> bytes:
         """Refresh the lag and budget gauges, then render the metrics."""

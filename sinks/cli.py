@@ -12,7 +12,8 @@ from hookstream.core.kafka import KafkaConnection, Needed, check_access, check_c
 from hookstream.core.logs import configure_logging, get_logger
 from hookstream.core.settings import Settings, load_settings, weak_secrets, weak_secrets_refusal
 from hookstream.sinks.app import Sink
-from hookstream.sinks.client import access_token
+from hookstream.sinks.client import check_tokens
+from hookstream.sinks.workspaces import TokenFile, WorkspaceTokensInvalid
 
 log = get_logger(__name__)
 
@@ -30,13 +31,17 @@ def sink_command(web_port: int | None, web_host: str) -> None:
     Batches from Kafka; one call per event within the rate budget (the app's limit split
     across HOOKSTREAM_SINK_REPLICAS, and Intercom's X-RateLimit headers); retries with
     backoff; invalid or refused events to HOOKSTREAM_DATA_EVENTS_DLQ_TOPIC; offsets committed
-    only past final records. A refused token (401/403) stops it and /readyz says why.
+    only past final records. Many workspaces: HOOKSTREAM_SINK_WORKSPACE_TOKENS_FILE, and
+    each record's intercom-app-id header. A refused token (401/403) parks its workspace;
+    /readyz names it, and the sink stops only when every workspace is refused.
     SIGTERM stops intake and drains for at most 15 s.
     """
     settings = load_settings()
     try:
-        access_token(settings.sink)
-    except ValueError as exc:
+        check_tokens(settings.sink)
+        if settings.sink.workspace_tokens_file is not None:
+            TokenFile(settings.sink.workspace_tokens_file).load()
+    except (ValueError, WorkspaceTokensInvalid) as exc:
         raise click.UsageError(str(exc)) from exc
     weak = weak_secrets(settings.sink) + weak_secrets(settings.kafka)
     refusal = weak_secrets_refusal(weak, allowed=settings.ingest.allow_dev_secrets)

@@ -27,6 +27,7 @@ from hookstream.sinks.errors import (
     ServerError,
 )
 from hookstream.sinks.ratelimit import RateHeaders
+from hookstream.sinks.workspaces import Workspace
 
 EVENTS_PATH = "/events"
 # Drop a connection idle this long, so the pool stays as small as the calls in flight: httpcore
@@ -51,24 +52,43 @@ class Accepted:
     rate: RateHeaders
 
 
-def access_token(settings: SinkSettings) -> str:
-    """The Intercom access token; ValueError when it is unset or empty."""
+def default_token(settings: SinkSettings) -> str | None:
+    """INTERCOM_ACCESS_TOKEN (the single workspace's), or None when unset or empty."""
     token = settings.intercom_access_token
     value = token.get_secret_value().strip() if token is not None else ""
-    if not value:
+    return value or None
+
+
+def access_token(settings: SinkSettings) -> str:
+    """The Intercom access token; ValueError when it is unset or empty."""
+    value = default_token(settings)
+    if value is None:
         raise ValueError("set INTERCOM_ACCESS_TOKEN for the sink")
     return value
 
 
+def check_tokens(settings: SinkSettings) -> None:
+    """ValueError unless the sink has a token: INTERCOM_ACCESS_TOKEN, a tokens file, or both."""
+    if default_token(settings) is None and settings.workspace_tokens_file is None:
+        raise ValueError(
+            "set INTERCOM_ACCESS_TOKEN (one workspace) or HOOKSTREAM_SINK_WORKSPACE_TOKENS_FILE "
+            "(many) for the sink"
+        )
+
+
 def request_headers(settings: SinkSettings) -> dict[str, str]:
-    """The headers of every call: bearer token, Intercom-Version, JSON both ways."""
-    return {
-        "Authorization": f"Bearer {access_token(settings)}",
+    """The headers of every call: bearer token (INTERCOM_ACCESS_TOKEN's, when set),
+    Intercom-Version, JSON both ways."""
+    headers = {
         "Intercom-Version": settings.intercom_version,
         "Accept": "application/json",
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
     }
+    token = default_token(settings)
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
 
 
 def timeout_from(settings: SinkSettings) -> httpx.Timeout:
@@ -107,7 +127,8 @@ class IntercomClient:
         return self._settings.intercom_base_url
 
     async def open(self) -> None:
-        """Create the connection pool (once)."""
+        """Create the connection pool (once); ValueError when the sink has no token."""
+        check_tokens(self._settings)
         if self._http is None and not self._closed:
             self._http = httpx.AsyncClient(
                 base_url=self.base_url,
@@ -137,15 +158,22 @@ class IntercomClient:
     ) -> None:
         await self.aclose()
 
-    async def send(self, body: bytes) -> Accepted:
-        """POST one event's JSON body. Raises a `sinks.errors.SendFailed` subclass unless
+    async def send(self, body: bytes, workspace: Workspace | None = None) -> Accepted:
+        """POST one event's JSON body, as `workspace` (its token, its region's host) or else
+        as INTERCOM_ACCESS_TOKEN. Raises a `sinks.errors.SendFailed` subclass unless
         Intercom answers 2xx."""
         if self._http is None:
             raise RuntimeError("IntercomClient is not open")
-        headers: dict[str, str] = {}  # `traceparent` when traces are on
-        with self._tracing.client("POST", self._url, headers) as span:
+        url = self._url if workspace is None else workspace.base_url + EVENTS_PATH
+        headers: dict[str, str] = {}  # a workspace's token; `traceparent` when traces are on
+        if workspace is not None:
+            headers["Authorization"] = f"Bearer {workspace.token.get_secret_value()}"
+        with self._tracing.client("POST", url, headers) as span:
             try:
-                response = await self._http.post(EVENTS_PATH, content=body, headers=headers)
+                if workspace is None:
+                    response = await self._http.post(EVENTS_PATH, content=body, headers=headers)
+                else:  # an absolute URL: the pool keeps connections per host
+                    response = await self._http.post(url, content=body, headers=headers)
             except httpx.TimeoutException as exc:
                 raise NetworkError(f"timed out: {type(exc).__name__}") from exc
             except httpx.TransportError as exc:

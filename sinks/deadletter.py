@@ -21,7 +21,7 @@ from hookstream.core.contract import (
     Headers,
 )
 
-Reason = Literal["invalid_event", "rejected", "retries_exhausted"]
+Reason = Literal["invalid_event", "rejected", "retries_exhausted", "no_token_for_workspace"]
 _OWN_HEADERS = frozenset(
     {
         HEADER_DLQ_REASON,

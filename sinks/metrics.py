@@ -6,6 +6,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from hookstream.core.build_info import register_build_info
+from hookstream.sinks._workspace_metrics import WorkspaceCounters
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Arrival to acceptance takes in the queue before the sink, the rate budget's waits (a window
@@ -19,7 +20,9 @@ ARRIVAL_TO_ACCEPTED_BUCKETS = (
 class SinkMetrics:
     """Every metric the sink exports."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, workspace_labels: int = 20
+    ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         register_build_info(r)
@@ -76,7 +79,8 @@ class SinkMetrics:
         )
         self.budget_per_window = Gauge(
             "hookstream_sink_budget_calls_per_window",
-            "This replica's local budget per rate-limit window.",
+            "This replica's local budget per rate-limit window: one workspace's, times the "
+            "workspaces it has a token for (each has its own).",
             registry=r,
         )
         self.ratelimit_limit = Gauge(
@@ -106,6 +110,13 @@ class SinkMetrics:
             ["partition"],
             registry=r,
         )
+        self.workspaces_parked = Gauge(
+            "hookstream_sink_workspaces_parked",
+            "Workspaces whose token Intercom refused (401/403): their events wait on Kafka "
+            "until the token changes in the tokens file.",
+            registry=r,
+        )
+        self.by_workspace = WorkspaceCounters(workspace_labels, r)
         self.ready = Gauge(
             "hookstream_sink_ready", "1 while the sink consumes and sends, else 0.", registry=r
         )

@@ -4,7 +4,9 @@ Starlette app, served on the service's own loop from the moment it starts.
 - `/healthz` (liveness): 200 `{"status": "ok"}` while the process is worth keeping; 503 with
   the problem (crashed, stopping) when a restart would help.
 - `/readyz` (readiness): 200 `{"ready": true, "reason": null}` while the service does its
-  work; 503 with the reason otherwise (starting, recovering tables, rebalancing, ...).
+  work; 503 with the reason otherwise (starting, recovering tables, rebalancing, ...). A
+  source with a `ready_detail()` adds its answer as `detail` when not None (the sink: its
+  parked workspaces).
 - `/metrics`: Prometheus text format.
 
 `health_service` wraps the app in faust's `AsgiService` (uvicorn on the running loop, with
@@ -53,7 +55,11 @@ def create_health_app(source: HealthSource) -> Starlette:
 
     async def readyz(_request: Request) -> Response:
         reason = source.not_ready_reason()
-        return _json({"ready": reason is None, "reason": reason}, 200 if reason is None else 503)
+        body: dict[str, object] = {"ready": reason is None, "reason": reason}
+        detail = getattr(source, "ready_detail", None)  # optional: what a ready service lacks
+        if detail is not None and (extra := detail()) is not None:
+            body["detail"] = extra
+        return _json(body, 200 if reason is None else 503)
 
     async def metrics(_request: Request) -> Response:
         return Response(await source.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -588,6 +588,39 @@ class SinkSettings(_Group):
         gt=0,
     )
 
+    workspace_tokens_file: Path | None = _env(
+        "HOOKSTREAM_SINK_WORKSPACE_TOKENS_FILE",
+        None,
+        "YAML or JSON file mapping workspace id to token and region (a public app's "
+        "installations); re-read when it changes.",
+    )
+    workspace_tokens_poll_seconds: float = _env(
+        "HOOKSTREAM_SINK_WORKSPACE_TOKENS_POLL_SECONDS",
+        2.0,
+        "How often the sink checks the workspace tokens file for a change.",
+        gt=0,
+    )
+    workspace_max_queued: int = _env(
+        "HOOKSTREAM_SINK_WORKSPACE_MAX_QUEUED",
+        20_000,
+        "With a tokens file: records of one workspace queued beyond its batch in flight "
+        "before intake pauses for all.",
+        ge=0,
+    )
+    max_held_records: int = _env(
+        "HOOKSTREAM_SINK_MAX_HELD_RECORDS",
+        50_000,
+        "With a tokens file: records taken and not yet committable (the re-send window of a "
+        "crash; about 1.5 KB each) before intake pauses.",
+        ge=1,
+    )
+    metrics_workspaces: int = _env(
+        "HOOKSTREAM_SINK_METRICS_WORKSPACES",
+        20,
+        "Workspaces with a `workspace` label of their own (top by traffic); the rest: other.",
+        ge=0,
+    )
+
     @property
     def intercom_base_url(self) -> str:
         """Where the sink sends data events: the explicit base URL, else the region's host."""

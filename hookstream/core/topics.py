@@ -17,11 +17,11 @@ mode, `hookstream topics create` and the worker at start call it);
 `describe_topics(settings)` reports them, and the routed `<prefix>*` topics that exist.
 `TopicAdmin` creates the worker's routed topics on first use (a routes file may name any
 topic, and Intercom has more than a hundred): one admin client per process, an async context
-manager. Every topic is created by the code in this module, and by Faust for its internal
-topics unless `faust_topic_options` turns that off.
+manager. Every topic is created by the code in this module, Faust's internal topics (the
+worker's table changelog) too: `restrain_faust` creates them before Faust starts.
 
 HOOKSTREAM_CREATE_TOPICS=false (where Strimzi `KafkaTopic`s own the topics): nothing is
-created. `ensure_topics` and `require_topics` then raise `TopicMissing` naming what is
+created. `ensure_topics` and `restrain_faust` then raise `TopicMissing` naming what is
 missing, and `TopicAdmin.ensure` raises it for a routed topic that does not exist (the
 worker dead-letters the notification as `routed_topic_missing`; `hookstream replay` moves
 it back once the topic exists). A broker that refuses CreateTopics for want of an ACL gives
@@ -134,38 +134,11 @@ async def ensure_topics(
 ) -> list[EnsuredTopic]:
     """Create the catalogue topics that do not exist; leave the others as they are. Idempotent,
     and safe against a concurrent creator. Raises `KafkaUnreachable` or `TopicAdminFailed`."""
-    connection = KafkaConnection.from_settings(settings.kafka).with_bootstrap(bootstrap)
     catalogue = topic_catalogue(settings.topics)
-    async with kafka.admin_client(connection, wait_seconds=wait_seconds) as admin:
-        existing = await kafka.topic_layouts(admin, wait_seconds=wait_seconds)
-        missing = [spec for spec in catalogue if spec.name not in existing]
-        if missing and not settings.topics.create:
-            raise _missing([spec.name for spec in missing])
-        created = (
-            await _create(admin, missing, connection, wait_seconds=wait_seconds)
-            if missing
-            else set()
-        )
-        if created:
-            await _await_metadata(admin, created, wait_seconds=wait_seconds)
+    created = await _create_and_await(
+        settings, catalogue, bootstrap=bootstrap, wait_seconds=wait_seconds
+    )
     return [EnsuredTopic(spec, spec.name in created) for spec in catalogue]
-
-
-async def require_topics(
-    settings: Settings,
-    names: list[str],
-    *,
-    bootstrap: str | None = None,
-    wait_seconds: float = DEFAULT_CONNECT_TIMEOUT,
-) -> None:
-    """`TopicMissing` naming those of `names` that do not exist (with
-    HOOKSTREAM_CREATE_TOPICS=false, what must exist before a service starts)."""
-    connection = KafkaConnection.from_settings(settings.kafka).with_bootstrap(bootstrap)
-    async with kafka.admin_client(connection, wait_seconds=wait_seconds) as admin:
-        existing = await kafka.topic_layouts(admin, wait_seconds=wait_seconds)
-    missing = [name for name in names if name not in existing]
-    if missing:
-        raise _missing(missing)
 
 
 def faust_topic_options(topics: TopicSettings) -> dict[str, Any]:
@@ -176,14 +149,51 @@ def faust_topic_options(topics: TopicSettings) -> dict[str, Any]:
 
 
 async def restrain_faust(app: Any, settings: Settings) -> None:
-    """Apply `faust_topic_options` to a built Faust app, and with creating off require the
-    internal topics it would have created (its tables' changelogs): `TopicMissing` names
-    them, where Faust would wait for them for ever."""
+    """Apply `faust_topic_options` to a built Faust app, and settle its internal topics (its
+    tables' changelogs) before it starts: with creating off, `TopicMissing` names those that
+    do not exist, where Faust would wait for them for ever; with it on, they are created here
+    and the cluster's metadata awaited until it shows each one's partitions. Faust would
+    create them itself, but its consumer could then read a new changelog's metadata before
+    its partitions were there, and the worker stopped with PartitionsMismatch at the first
+    table write (seen on a loaded machine in about half the starts on a fresh broker)."""
     for key, value in faust_topic_options(settings.topics).items():
         setattr(app.conf, key, value)
-    if not settings.topics.create:
-        changelogs = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
-        await require_topics(settings, changelogs)
+    tables = list(app.tables.values())
+    specs = [
+        TopicSpec(
+            name=table.changelog_topic.get_topic_name(),
+            role="changelog",
+            partitions=table.partitions or app.conf.topic_partitions,
+            replication=settings.topics.replication,
+            # Compacted, as Faust creates a changelog, unless the table says otherwise.
+            configs={"cleanup.policy": "compact", **(table.changelog_topic.config or {})},
+        )
+        for table in tables
+    ]
+    await _create_and_await(settings, specs)
+
+
+async def _create_and_await(
+    settings: Settings,
+    specs: list[TopicSpec],
+    *,
+    bootstrap: str | None = None,
+    wait_seconds: float = DEFAULT_CONNECT_TIMEOUT,
+) -> set[str]:
+    """Create those of `specs` that do not exist (with creating off: `TopicMissing` naming
+    them) and wait until the metadata shows them whole; the names created."""
+    connection = KafkaConnection.from_settings(settings.kafka).with_bootstrap(bootstrap)
+    async with kafka.admin_client(connection, wait_seconds=wait_seconds) as admin:
+        existing = await kafka.topic_layouts(admin, wait_seconds=wait_seconds)
+        missing = [spec for spec in specs if spec.name not in existing]
+        if not missing:
+            return set()
+        if not settings.topics.create:
+            raise _missing([spec.name for spec in missing])
+        created = await _create(admin, missing, connection, wait_seconds=wait_seconds)
+        partitions = {spec.name: spec.partitions for spec in missing if spec.name in created}
+        await _await_metadata(admin, partitions, wait_seconds=wait_seconds)
+    return created
 
 
 def _missing(names: list[str]) -> TopicMissing:
@@ -236,15 +246,25 @@ async def _create(
 
 
 async def _await_metadata(
-    admin: AIOKafkaAdminClient, names: set[str], *, wait_seconds: float
+    admin: AIOKafkaAdminClient, partitions: Mapping[str, int], *, wait_seconds: float
 ) -> None:
-    """Wait until the cluster's metadata lists new topics, so what follows finds them."""
+    """Wait until the cluster's metadata lists new topics with all their `partitions`, so
+    what follows finds them whole (a topic just created can be listed without them)."""
+
+    def whole(layouts: Mapping[str, TopicLayout]) -> bool:
+        return all(
+            name in layouts and layouts[name].partitions >= count
+            for name, count in partitions.items()
+        )
+
     try:
         async with asyncio.timeout(wait_seconds):
-            while not names <= set(await kafka.topic_layouts(admin, wait_seconds=wait_seconds)):  # noqa: ASYNC110 - polling the broker: no event to wait on
+            while not whole(await kafka.topic_layouts(admin, wait_seconds=wait_seconds)):  # noqa: ASYNC110 - polling the broker: no event to wait on
                 await asyncio.sleep(0.1)
     except TimeoutError as exc:
-        raise TopicAdminFailed(f"created {sorted(names)} but the metadata lacks them") from exc
+        raise TopicAdminFailed(
+            f"created {sorted(partitions)} but the metadata lacks them or their partitions"
+        ) from exc
 
 
 @dataclass(frozen=True, slots=True)

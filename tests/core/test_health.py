@@ -60,3 +60,21 @@ async def test_metrics_are_the_sources_exposition() -> None:
     assert response.status_code == 200
     assert response.text == "# HELP up 1\nup 1.0\n"
     assert response.headers["content-type"].startswith("text/plain")
+
+
+@dataclass
+class SourceWithDetail(Source):
+    detail: dict[str, object] | None = None
+
+    def ready_detail(self) -> dict[str, object] | None:
+        return self.detail
+
+
+async def test_a_ready_service_may_add_a_detail_such_as_the_sinks_parked_workspaces() -> None:
+    parked = {"parked_workspaces": ["ws1"], "parked": 1}
+    ready = await _get(SourceWithDetail(detail=parked), "/readyz")
+    assert (ready.status_code, ready.json()) == (
+        200,
+        {"ready": True, "reason": None, "detail": parked},
+    )
+    assert "detail" not in (await _get(SourceWithDetail(), "/readyz")).json()

@@ -185,6 +185,7 @@ def test_each_alert_watches_the_metric_it_is_about(rendered: Rendered) -> None:
         "HookstreamNotificationsDeadLettered": "hookstream_worker_dead_letters_total",
         "HookstreamDataEventsDeadLettered": "hookstream_sink_dead_lettered_total",
         "HookstreamSinkAuthFailed": "hookstream_sink_answers_total",
+        "HookstreamSinkWorkspacesParked": "hookstream_sink_workspaces_parked",
         "HookstreamSinkBudgetExhausted": "hookstream_sink_budget_calls_per_window",
         "HookstreamWorkerLagRising": "hookstream_worker_consumer_lag_messages",
         "HookstreamSinkLagRising": "hookstream_sink_input_lag_records",
