@@ -1,6 +1,7 @@
 """Ingest benchmark: signed, persisted webhooks/s and latency beside a no-op baseline.
 
     python -m bench.ingest [--requests N] [--concurrency C] [--rounds R] [--workers W]
+                           [--tracing off,1,100]
 
 Starts a broker (or uses KAFKA_BOOTSTRAP_SERVERS), the ingest (`hookstream ingest`), the
 baseline (the same uvicorn settings serving `bench.noop_app:app`, a no-op route of a FastAPI
@@ -10,6 +11,11 @@ It drives them with the Go load generator (a separate process; every request a d
 pre-signed notification): closed-loop peak rounds, alternating the servers, then open-loop
 runs of the ingest and the baseline at half the ingest's median peak and at 2,500/s (the
 rate at which Intercom delivers at priority).
+`--tracing` adds an ingest per sampling percentage (`--tracing off,1,100`: untraced, 1% and
+100%), each with traces on, exporting OTLP/HTTP to a local collector that discards them (the
+export's cost counts), in the same alternating peak rounds. `--compare-tree DIR` adds the
+ingest of another source tree (`git archive main | tar -x -C DIR`) to those rounds: an A/B of
+two commits on the same broker, under the same load.
 Prints medians; writes bench/results/ingest.json. A run that was cut short stops the
 benchmark instead of printing figures.
 """
@@ -17,11 +23,15 @@ benchmark instead of printing figures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
 import tempfile
+import threading
 import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +63,69 @@ def command_line() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers, both servers")
     parser.add_argument("--fixed-rate", type=int, default=2500, help="the second open-loop rate")
-    parser.add_argument("--rate-seconds", type=float, default=10.0, help="per open-loop run")
+    parser.add_argument(
+        "--rate-seconds", type=float, default=10.0, help="per open-loop run (0: peaks only)"
+    )
+    parser.add_argument(
+        "--tracing",
+        type=_tracing_modes,
+        default=["off"],
+        help="comma-separated: off (the ingest as deployed), or sampling percentages of "
+        "extra ingests with traces on (off,1,100)",
+    )
+    parser.add_argument(
+        "--compare-tree",
+        type=Path,
+        help="also run the ingest of this source tree (another commit's files) in the rounds",
+    )
     _security.add_security_option(parser)
     add_save_option(parser)
     return parser
+
+
+def _tracing_modes(value: str) -> list[str]:
+    modes = [mode.strip() for mode in value.split(",") if mode.strip()]
+    for mode in modes:
+        if mode != "off" and not 0 < float(mode) <= 100:
+            raise argparse.ArgumentTypeError(f"{mode}: off, or a percentage in (0, 100]")
+    if "off" not in modes:
+        modes.insert(0, "off")  # the untraced ingest is what every other figure is about
+    return modes
+
+
+_OTHER_TREE = "ingest, other tree"
+
+
+def _traced_name(mode: str) -> str:
+    return f"ingest, traced {mode}%"
+
+
+@contextlib.contextmanager
+def _discarding_collector() -> Iterator[str]:
+    """An OTLP/HTTP endpoint on this machine that answers every export 200 and keeps
+    nothing; yields its base URL."""
+
+    class Discard(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as a collector
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Discard)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def main() -> None:
@@ -65,6 +134,8 @@ def main() -> None:
     with (
         _security.broker(args.security) as bootstrap,
         tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp,
+        _discarding_collector() as collector,
+        contextlib.ExitStack() as traced_ingests,
     ):
         work = Path(tmp)
         ingest_port, admin_port, noop_port, asgi_port = (localkafka.free_port() for _ in range(4))
@@ -93,11 +164,21 @@ def main() -> None:
                   urls["asgi_noop"] + "/healthz", env, work / "asgi-noop.log"),
             serve(ingest_cmd, urls["ingest"] + "/healthz", env, work / "ingest.log") as pid,
         ):  # fmt: skip
+            for mode in args.tracing[1:]:
+                urls[_traced_name(mode)] = _serve_traced(
+                    traced_ingests, mode, env, work=work, collector=collector, workers=workers
+                )
+            if args.compare_tree is not None:
+                urls[_OTHER_TREE] = _serve_other_tree(
+                    traced_ingests, args.compare_tree, env, work=work, workers=workers
+                )
             peaks: dict[str, list[dict[str, Any]]] = {name: [] for name in urls}
             for url in urls.values():  # warm-up: connections, topic metadata
                 loadgen(binary, url + "/webhooks/intercom", n=2000, secret=SECRET)
-            for _round in range(args.rounds):
-                for name, url in urls.items():
+            names = list(urls)
+            for number in range(args.rounds):  # each round starts with the next server
+                for name in names[number % len(names) :] + names[: number % len(names)]:
+                    url = urls[name]
                     peaks[name].append(
                         loadgen(
                             binary,
@@ -120,12 +201,62 @@ def main() -> None:
                     )
                     for name in ("ingest", "baseline")
                 }
-                for rate in (half_rate, args.fixed_rate)
+                for rate in ((half_rate, args.fixed_rate) if args.rate_seconds > 0 else ())
             }
             durable = _durable_counts(f"http://127.0.0.1:{admin_port}")  # the admin port
             memory = {"ingest": rss_mib(pid), "baseline": rss_mib(noop_pid)}
 
     _report(args, peaks, fixed, durable=durable, memory=memory)
+
+
+def _serve_traced(
+    stack: contextlib.ExitStack,
+    mode: str,
+    env: dict[str, str],
+    *,
+    work: Path,
+    collector: str,
+    workers: list[str],
+) -> str:
+    """Start an ingest with traces on, sampling `mode` percent of the webhooks, exporting
+    to `collector`; return its URL."""
+    port, admin_port = localkafka.free_port(), localkafka.free_port()
+    folder = work / f"traced-{mode}"
+    folder.mkdir()
+    traced_env = {
+        **env,
+        "HOOKSTREAM_SPOOL_PATH": str(folder / "spool.sqlite3"),
+        "HOOKSTREAM_INGEST_TRANSACTIONAL_ID_PREFIX": f"bench-traced-{mode}-",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector,
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": str(float(mode) / 100),
+    }
+    command = [sys.executable, "-m", "hookstream.cli", "ingest", "--port", str(port),
+               "--admin-port", str(admin_port), *workers]  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    stack.enter_context(serve(command, url + "/healthz", traced_env, folder / "ingest.log"))
+    return url
+
+
+def _serve_other_tree(
+    stack: contextlib.ExitStack, tree: Path, env: dict[str, str], *, work: Path, workers: list[str]
+) -> str:
+    """Start the ingest of the source tree `tree` (untraced); return its URL."""
+    port, admin_port = localkafka.free_port(), localkafka.free_port()
+    folder = work / "other-tree"
+    folder.mkdir()
+    other_env = {
+        **env,
+        "PYTHONPATH": str(tree.resolve()),  # its hookstream, not the installed one
+        "HOOKSTREAM_SPOOL_PATH": str(folder / "spool.sqlite3"),
+        "HOOKSTREAM_INGEST_TRANSACTIONAL_ID_PREFIX": "bench-other-tree-",
+    }
+    # -P: the current directory (this tree) does not go before PYTHONPATH.
+    command = [sys.executable, "-P", "-m", "hookstream.cli", "ingest", "--port", str(port),
+               "--admin-port", str(admin_port), *workers]  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    stack.enter_context(serve(command, url + "/healthz", other_env, folder / "ingest.log"))
+    return url
 
 
 def _uvicorn(app: str, port: int, *options: str) -> list[str]:
@@ -186,6 +317,22 @@ def _report(
         ["peak req/s, no-op as a bare ASGI app", f"{peak('ingest', 'per_second'):.0f}",
          f"{bare:.0f}", f"{peak('ingest', 'per_second') / bare:.0%}", ""]
     )  # fmt: skip
+    extras = [(_traced_name(mode), f"peak req/s, traces on, {mode}% sampled")
+              for mode in args.tracing[1:]]  # fmt: skip
+    if args.compare_tree is not None:
+        extras.append((_OTHER_TREE, f"peak req/s, ingest of {args.compare_tree}"))
+    for name, label in extras:
+        # Paired: each round's figure over the untraced ingest's of the same round, so a
+        # machine whose load drifts between rounds still compares like with like.
+        paired = median(
+            [mine["per_second"] / untraced["per_second"]
+             for mine, untraced in zip(peaks[name], peaks["ingest"], strict=True)]
+        )  # fmt: skip
+        rows.append(
+            [label, f"{peak(name, 'per_second'):.0f}", f"{peak('baseline', 'per_second'):.0f}",
+             f"{peak(name, 'per_second') / peak('baseline', 'per_second'):.0%}; "
+             f"{paired:.0%} of the ingest (round by round)", ""]
+        )  # fmt: skip
     rows.append(
         ["RSS MiB at the end", f"{memory['ingest']:.0f}", f"{memory['baseline']:.0f}", "", ""]
     )

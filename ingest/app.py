@@ -13,6 +13,7 @@ and `ingest.refusals` counts and logs them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,6 +29,7 @@ from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
 from hookstream.core.settings import Settings, weak_secrets, weak_secrets_refusal
 from hookstream.core.topics import RECORD_OVERHEAD_BYTES
+from hookstream.core.tracing import Tracing
 from hookstream.ingest import metrics
 from hookstream.ingest.admin import create_admin_app
 from hookstream.ingest.durable import DurableWriter, WriterConfig
@@ -55,13 +57,15 @@ class IngestApp:
         self.webhooks = webhooks
         self.admin = admin
         self.admin_port = admin_port
+        # With traces on, a SERVER span around each webhook and data-events request.
+        self._serve = webhooks.tracing.server(webhooks, _TIMED_PATHS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         server = scope.get("server")
         if scope["type"] != "lifespan" and server is not None and server[1] == self.admin_port:
             await self.admin(scope, receive, send)
         else:
-            await self.webhooks(scope, receive, send)
+            await self._serve(scope, receive, send)
 
 
 class WebhookApp(FastAPI):
@@ -73,10 +77,13 @@ class WebhookApp(FastAPI):
     request gets a fast 503 with Retry-After (`/healthz` is not counted, so a busy pod is not
     taken for a dead one)."""
 
-    def __init__(self, settings: Settings, refusals: RefusalLog, **options: Any) -> None:
+    def __init__(
+        self, settings: Settings, refusals: RefusalLog, tracing: Tracing, **options: Any
+    ) -> None:
         super().__init__(docs_url=None, redoc_url=None, openapi_url=None, **options)
         self.refusals = refusals
-        self.webhook_endpoint = WebhookEndpoint(settings, self.state, refusals)
+        self.tracing = tracing
+        self.webhook_endpoint = WebhookEndpoint(settings, self.state, refusals, tracing)
         self._max_concurrency = settings.ingest.max_concurrency
         self._in_flight = 0
 
@@ -124,6 +131,17 @@ async def _refuse_overloaded(scope: Scope, send: Send, refusals: RefusalLog) -> 
     await send({"type": "http.response.body", "body": body})
 
 
+@asynccontextmanager
+async def _traced(tracing: Tracing) -> AsyncIterator[None]:
+    """Traces from the lifespan's start to its end: exported (flushed) off the event loop
+    after the writer has stopped."""
+    tracing.start()
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(tracing.shutdown)
+
+
 def secrets_refusal(settings: Settings) -> str | None:
     """Why the ingest must not start with these secrets, or None. Without a client secret,
     or with a weak one (short, a placeholder, a development default) unless
@@ -150,6 +168,7 @@ def create_webhook_app(settings: Settings) -> WebhookApp:
     refusal = secrets_refusal(settings)
     if refusal:
         raise ValueError(refusal)
+    tracing = Tracing.from_settings(settings.tracing, "hookstream-ingest")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -162,6 +181,7 @@ def create_webhook_app(settings: Settings) -> WebhookApp:
             transactional_id_prefix=settings.ingest.transactional_id_prefix,
         )
         async with (
+            _traced(tracing),
             await Spool.open(settings.ingest.spool_path, settings.ingest.spool_max_bytes) as spool,
             DurableWriter(writer_config, spool) as writer,
         ):
@@ -175,6 +195,7 @@ def create_webhook_app(settings: Settings) -> WebhookApp:
     app = WebhookApp(
         settings,
         RefusalLog(settings.ingest.refused_log_interval_seconds),
+        tracing,
         title="hookstream ingest",
         summary="Verifies Intercom webhooks and makes each one durable in Kafka.",
         version="1",
@@ -234,7 +255,7 @@ def create_webhook_app(settings: Settings) -> WebhookApp:
     async def receive_data_events(request: Request) -> Response:
         events = await accept_data_events(request, settings)
         writer: DurableWriter = request.app.state.writer
-        via = await queue_data_events(writer, events, settings.topics.data_events)
+        via = await queue_data_events(writer, events, settings.topics.data_events, tracing)
         metrics.REQUESTS.labels(EVENTS_PATH, "accepted").inc()
         return json_response({"status": "accepted", "events": len(events), "durable_in": via}, 202)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import orjson
 from starlette.requests import Request
 
-from hookstream.core.contract import HEADER_APP_ID, encode_headers
+from hookstream.core.contract import HEADER_APP_ID, Headers, encode_headers
 from hookstream.core.dataevents import (
     MAX_TEXT_CHARS,
     REQUEST_ONLY_PROPERTIES,
@@ -27,6 +27,7 @@ from hookstream.core.dataevents import (
 from hookstream.core.errors import DataEventInvalid, DataEventsInvalid, FieldError
 from hookstream.core.schemas import compile_schema
 from hookstream.core.settings import IngestSettings, Settings
+from hookstream.core.tracing import DURABLE_IN, TRACING_OFF, Tracing
 from hookstream.ingest.body import read_body
 from hookstream.ingest.durable import DurableWriter, OutgoingRecord, Via, write_all_durably
 from hookstream.ingest.errors import InvalidDataEvents, NotAuthenticated, RequestRefused
@@ -132,17 +133,23 @@ def _without_workspace(item: object) -> object:
     return item
 
 
-async def queue_data_events(writer: DurableWriter, events: list[WorkspaceEvent], topic: str) -> Via:
+async def queue_data_events(
+    writer: DurableWriter, events: list[WorkspaceEvent], topic: str, tracing: Tracing = TRACING_OFF
+) -> Via:
     """Make every event durable on `topic`, together: "kafka" or "spool" says where all of
     them are; an event's workspace goes in its `intercom-app-id` header. Raises `NotDurable`
     (503) when none could be stored."""
-    records = [
-        OutgoingRecord(
-            topic,
-            event_key(item.event),
-            item.event.body(),
-            encode_headers({HEADER_APP_ID: item.workspace_id}),
-        )
-        for item in events
-    ]
-    return await write_all_durably(writer, records)
+    trace: Headers = []  # `traceparent` when traces are on: one for all the records
+    with tracing.producer(topic, None, trace, count=len(events)) as span:
+        records = [
+            OutgoingRecord(
+                topic,
+                event_key(item.event),
+                item.event.body(),
+                encode_headers({HEADER_APP_ID: item.workspace_id}) + trace,
+            )
+            for item in events
+        ]
+        via = await write_all_durably(writer, records)
+        span.set_attribute(DURABLE_IN, via)
+    return via

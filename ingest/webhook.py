@@ -30,6 +30,7 @@ from hookstream.core.errors import NotificationInvalid
 from hookstream.core.logs import get_logger
 from hookstream.core.notification import Notification, parse_notification
 from hookstream.core.settings import Settings
+from hookstream.core.tracing import DURABLE_IN, TRACING_OFF, Tracing
 from hookstream.ingest import metrics
 from hookstream.ingest.body import read_body
 from hookstream.ingest.durable import OutgoingRecord, write_durably
@@ -79,7 +80,9 @@ class WebhookEndpoint:
     """Verifies a delivery, makes it durable through `state.writer` (set by the app's
     lifespan), and answers 200, or a JSON error with the status of the refusal."""
 
-    def __init__(self, settings: Settings, state: State, refusals: RefusalLog) -> None:
+    def __init__(
+        self, settings: Settings, state: State, refusals: RefusalLog, tracing: Tracing = TRACING_OFF
+    ) -> None:
         signing = settings.ingest.signing_secrets
         self._secrets = [secret for _app, secret in signing]
         self._apps = [app for app, _secret in signing]  # None: an unnamed secret
@@ -88,6 +91,7 @@ class WebhookEndpoint:
         self._body_deadline = settings.ingest.body_timeout_seconds
         self._state = state
         self._refusals = refusals
+        self._tracing = tracing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -132,7 +136,9 @@ class WebhookEndpoint:
             }
         )
         record = OutgoingRecord(self._raw_topic, notification.key, body, headers)
-        via = await write_durably(self._state.writer, record)
+        with self._tracing.producer(self._raw_topic, notification.key, headers) as span:
+            via = await write_durably(self._state.writer, record)
+            span.set_attribute(DURABLE_IN, via)
         _ACCEPTED.inc()
         metrics.RECEIVED_BYTES.inc(len(body))
         log.debug("webhook_accepted", notification_id=notification.id, via=via)

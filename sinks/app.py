@@ -45,6 +45,7 @@ from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
 from hookstream.core.settings import Settings
 from hookstream.core.topics import faust_topic_options
+from hookstream.core.tracing import Tracing
 from hookstream.sinks._scheduler import Workspaces
 from hookstream.sinks.client import IntercomClient, check_tokens, default_token
 from hookstream.sinks.deadletter import FaustDeadLetters, SourceRecord
@@ -114,7 +115,8 @@ class Sink:
         check_tokens(settings.sink)  # refuse to build without one
         self.settings = settings
         self.metrics = SinkMetrics(registry, workspace_labels=settings.sink.metrics_workspaces)
-        self.client = IntercomClient(settings.sink, transport)
+        self.tracing = Tracing.from_settings(settings.tracing, "hookstream-sink")
+        self.client = IntercomClient(settings.sink, transport, self.tracing)
         self.budget = self._new_budget()
         self.token_file: TokenFile | None = None
         named: dict[str, Workspace] | None = None
@@ -182,6 +184,7 @@ class Sink:
 
     async def start(self) -> None:
         """Open the client and build the pipeline (the service's on_start)."""
+        self.tracing.start()
         await self.client.open()
         settings = self.settings
         multi = self.workspaces.multi
@@ -199,6 +202,8 @@ class Sink:
             max_held=settings.sink.max_held_records if multi else settings.sink.batch_size,
             workspaces=self.workspaces,
             on_crash=self.app.crash,
+            tracing=self.tracing,
+            group=settings.sink.id,
         )
         if self.token_file is not None:
             self._watcher = TokenWatcher(
@@ -234,6 +239,7 @@ class Sink:
             )
             await pipeline.close()
         await self.client.aclose()
+        await asyncio.to_thread(self.tracing.shutdown)  # exports what is left
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Sink]:

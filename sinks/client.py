@@ -17,6 +17,7 @@ from typing import Self
 import httpx
 
 from hookstream.core.settings import SinkSettings
+from hookstream.core.tracing import TRACING_OFF, Tracing, set_response_status
 from hookstream.sinks.errors import (
     AccessDenied,
     EventRejected,
@@ -107,9 +108,16 @@ def limits_from(settings: SinkSettings) -> httpx.Limits:
 class IntercomClient:
     """Sends data events to Intercom. Use `async with`, or `open()` and `aclose()`."""
 
-    def __init__(self, settings: SinkSettings, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        settings: SinkSettings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        tracing: Tracing = TRACING_OFF,
+    ):
         self._settings = settings
         self._transport = transport
+        self._tracing = tracing
+        self._url = self.base_url + EVENTS_PATH
         self._http: httpx.AsyncClient | None = None
         self._closed = False
 
@@ -156,19 +164,21 @@ class IntercomClient:
         Intercom answers 2xx."""
         if self._http is None:
             raise RuntimeError("IntercomClient is not open")
-        try:
-            if workspace is None:
-                response = await self._http.post(EVENTS_PATH, content=body)
-            else:  # an absolute URL: the pool keeps connections per host
-                response = await self._http.post(
-                    workspace.base_url + EVENTS_PATH,
-                    content=body,
-                    headers={"Authorization": f"Bearer {workspace.token.get_secret_value()}"},
-                )
-        except httpx.TimeoutException as exc:
-            raise NetworkError(f"timed out: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
-            raise NetworkError(f"{type(exc).__name__}: {exc}") from exc
+        url = self._url if workspace is None else workspace.base_url + EVENTS_PATH
+        headers: dict[str, str] = {}  # a workspace's token; `traceparent` when traces are on
+        if workspace is not None:
+            headers["Authorization"] = f"Bearer {workspace.token.get_secret_value()}"
+        with self._tracing.client("POST", url, headers) as span:
+            try:
+                if workspace is None:
+                    response = await self._http.post(EVENTS_PATH, content=body, headers=headers)
+                else:  # an absolute URL: the pool keeps connections per host
+                    response = await self._http.post(url, content=body, headers=headers)
+            except httpx.TimeoutException as exc:
+                raise NetworkError(f"timed out: {type(exc).__name__}") from exc
+            except httpx.TransportError as exc:
+                raise NetworkError(f"{type(exc).__name__}: {exc}") from exc
+            set_response_status(span, response.status_code)
         rate = RateHeaders.parse(response.headers)
         status = response.status_code
         if 200 <= status < 300:

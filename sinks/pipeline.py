@@ -66,6 +66,7 @@ from tenacity.wait import wait_random_exponential
 from hookstream.core.contract import HEADER_APP_ID
 from hookstream.core.dataevents import DataEvent, DataEventInvalid, parse_event
 from hookstream.core.logs import get_logger
+from hookstream.core.tracing import TRACING_OFF, Tracing
 from hookstream.sinks._scheduler import Workspaces, WorkspaceState
 from hookstream.sinks.client import Accepted
 from hookstream.sinks.deadletter import DeadLetter, DeadLetterWriter, Reason, SourceRecord
@@ -144,6 +145,8 @@ class Pipeline:
         max_held: int | None = None,
         workspaces: Workspaces | None = None,
         on_crash: Callable[[BaseException], Awaitable[None]] | None = None,
+        tracing: Tracing = TRACING_OFF,
+        group: str = "",
     ) -> None:
         self._sender = sender
         self._budget = budget
@@ -164,6 +167,8 @@ class Pipeline:
         )
         self._over_queued: set[WorkspaceState] = set()
         self._on_crash = on_crash
+        self._tracing = tracing
+        self._group = group
         self._acks = InOrderAcks()
         self._lanes = _Lanes()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -332,7 +337,15 @@ class Pipeline:
 
     async def _handle(self, record: SourceRecord, state: WorkspaceState | None) -> None:
         try:
-            await self._process(record, state)
+            with self._tracing.consumer(
+                record.topic,
+                record.key,
+                record.headers,
+                partition=record.partition,
+                offset=record.offset,
+                group=self._group,
+            ):
+                await self._process(record, state)
             await self._acks.finish((record.topic, record.partition), record.offset)
         except asyncio.CancelledError:
             raise

@@ -21,6 +21,7 @@ from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
 from hookstream.core.settings import Settings
 from hookstream.core.topics import RECORD_OVERHEAD_BYTES, TopicAdmin, ensure_topics
+from hookstream.core.tracing import OUTCOME, Tracing
 from hookstream.streams import _transactions
 from hookstream.streams._cadence import CommitCadence, EarlyCommits
 from hookstream.streams._monitor import LeanMonitor
@@ -106,6 +107,7 @@ class WorkerApp(faust_compat.App):
         )
         self.settings = settings
         self.metrics = WorkerMetrics()
+        self.tracing = Tracing.from_settings(settings.tracing, "hookstream-worker")
         self.topic_admin = TopicAdmin(
             settings.topics, KafkaConnection.from_settings(settings.kafka)
         )
@@ -131,6 +133,7 @@ class WorkerApp(faust_compat.App):
             health_service(self, host=self.conf.web_bind, port=self.conf.web_port)
         )
         await self.topic_admin.start()
+        self.tracing.start()
         raw_topic = self.settings.topics.raw
         await self.add_runtime_dependency(
             EarlyCommits(
@@ -150,6 +153,7 @@ class WorkerApp(faust_compat.App):
         self.ready = False
         await super().on_stop()
         await self.topic_admin.close()
+        await asyncio.to_thread(self.tracing.shutdown)  # exports what is left
 
     async def on_agent_error(self, agent: Any, exc: BaseException) -> None:
         # Faust would restart the agent and carry on past the failed event; stop instead:
@@ -290,7 +294,9 @@ def build_app(
         sink=TransactionalSink(app.outbox, app.conf.producer_max_request_size, settings.topics.dlq),
         dlq_topic=settings.topics.dlq,
         metrics=app.metrics,
+        tracing=app.tracing,
     )
+    tracing, group = app.tracing, settings.worker.id
 
     async def route(stream: Any) -> None:
         async for batch in stream:  # a partition's fetched records (`streams._consumer`)
@@ -304,7 +310,16 @@ def build_app(
                     headers=list(record.headers),
                     timestamp_ms=record.timestamp,
                 )
-                await processor.process(raw)
+                with tracing.consumer(
+                    raw.topic,
+                    raw.key,
+                    raw.headers,
+                    partition=raw.partition,
+                    offset=raw.offset,
+                    group=group,
+                ) as span:
+                    outcome = await processor.process(raw)
+                    span.set_attribute(OUTCOME, outcome.value)
                 if n % _YIELD_EVERY_RECORDS == 0:
                     await asyncio.sleep(0)  # let the commit, the producers and /metrics in
 

@@ -20,6 +20,7 @@ from hookstream.core.errors import (
 )
 from hookstream.core.logs import get_logger
 from hookstream.core.notification import parse_notification
+from hookstream.core.tracing import TRACING_OFF, Tracing
 from hookstream.streams.dedup import Deduplicator, id_key, position_key
 from hookstream.streams.errors import RejectedRecord, Rejection, RoutedTopicMissing, RouteFailed
 from hookstream.streams.metrics import WorkerMetrics
@@ -65,6 +66,7 @@ class Processor:
         sink: RecordSink,
         dlq_topic: str,
         metrics: WorkerMetrics,
+        tracing: Tracing = TRACING_OFF,
     ) -> None:
         self.dedup = dedup
         self.routes = routes
@@ -72,6 +74,7 @@ class Processor:
         self.sink = sink
         self.dlq_topic = dlq_topic
         self.metrics = metrics
+        self.tracing = tracing
 
     async def process(self, raw: RawRecord) -> Outcome:
         """Process one raw record. Raises only when producing fails in a way that must stop
@@ -94,8 +97,9 @@ class Processor:
             for destination in destinations:
                 await self._ensure_topic(destination)
             records = [routed_record(raw, notification, d) for d in destinations]
-            for record in records:
-                self.sink.send(record)
+            for record in records:  # with traces on, each gets its PRODUCER span's traceparent
+                with self.tracing.producer(record.topic, record.key, record.headers):
+                    self.sink.send(record)
         except Rejection as rejected:
             return await self._dead_letter(raw, rejected)
         self.dedup.remember(key)

@@ -3,6 +3,7 @@
     settings.kafka     how to reach Kafka (every Kafka client, through `core.kafka`)
     settings.topics    topic names, partitions, replication, routed prefix, largest body
     settings.log       log level and format
+    settings.tracing   whether and where traces go (OpenTelemetry's own variables)
     settings.ingest    the webhook ingest
     settings.faust     the Faust apps' data directory and table store (worker and sink)
     settings.worker    the streams worker
@@ -242,6 +243,43 @@ class LogSettings(_Group):
     format: Literal["auto", "json", "console"] = _env(
         "HOOKSTREAM_LOG_FORMAT", "auto", "json, console, or auto (console on a terminal)."
     )
+
+
+class TracingSettings(_Group):
+    """OpenTelemetry traces, the same for every service: the standard variables that turn
+    them on (`hookstream.core.tracing`). The SDK reads its other `OTEL_*` variables itself
+    (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`, `OTEL_SERVICE_NAME`,
+    `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_BSP_*`, ...)."""
+
+    otel_exporter_otlp_endpoint: str | None = _env(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        None,
+        "OTLP/HTTP collector base URL (`/v1/traces` is added); traces are off while unset.",
+    )
+    otel_exporter_otlp_traces_endpoint: str | None = _env(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        None,
+        "Full OTLP/HTTP traces URL; wins over OTEL_EXPORTER_OTLP_ENDPOINT, also turns traces on.",
+    )
+    otel_exporter_otlp_protocol: Literal["http/protobuf"] = _env(
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "http/protobuf",
+        "OTLP protocol: http/protobuf is the one hookstream ships (no gRPC).",
+    )
+    otel_sdk_disabled: bool = _env(
+        "OTEL_SDK_DISABLED", False, "true turns traces off whatever the endpoint."
+    )
+
+    @property
+    def traces_endpoint(self) -> str | None:
+        """Where spans are exported, or None: traces are off."""
+        if self.otel_sdk_disabled:
+            return None
+        if self.otel_exporter_otlp_traces_endpoint:
+            return self.otel_exporter_otlp_traces_endpoint
+        if self.otel_exporter_otlp_endpoint:
+            return self.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+        return None
 
 
 _APP_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
@@ -609,6 +647,7 @@ class Settings(BaseModel):
     kafka: KafkaSettings
     topics: TopicSettings
     log: LogSettings
+    tracing: TracingSettings
     ingest: IngestSettings
     faust: FaustSettings
     worker: WorkerSettings
