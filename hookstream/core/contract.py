@@ -22,6 +22,9 @@ Routed topics (`<prefix><intercom topic>`, default prefix `intercom.`), written 
             `created_at` in RFC 3339 (absent when the notification has none);
             `content-type` `application/json`
 
+With traces on (OTEL_EXPORTER_OTLP_ENDPOINT), raw, routed and data-events records written by
+the ingest and the worker also carry W3C `traceparent` (`hookstream.core.tracing`).
+
 Dead-letter topics add `hookstream-dlq-reason`, `hookstream-dlq-source-topic`,
 `hookstream-dlq-source-partition`, `hookstream-dlq-source-offset` and keep the original
 key, value and headers.
@@ -30,10 +33,13 @@ Data events (`HOOKSTREAM_DATA_EVENTS_TOPIC`, default `intercom.data-events`), re
     key     the event's identifier (`hookstream.core.dataevents.event_key`), so one contact's
             events share a partition and keep their order
     value   one JSON data event as Intercom's `POST /events` takes it
+    headers `intercom-app-id`: the workspace to send it to (absent: the sink's single
+            configured one); `POST /events` moves an event's `workspace_id` here
 Their dead letters (`HOOKSTREAM_DATA_EVENTS_DLQ_TOPIC`) carry `hookstream-dlq-reason` =
-`invalid_event` | `rejected` | `retries_exhausted`, `hookstream-dlq-detail` (the validation
-errors as JSON, or what failed), and for Intercom's refusals `hookstream-dlq-intercom-status`
-and `hookstream-dlq-intercom-error` (Intercom's `error.list` body, at most 4 KiB).
+`invalid_event` | `rejected` | `retries_exhausted` | `no_token_for_workspace`,
+`hookstream-dlq-detail` (the validation errors as JSON, or what failed), and for Intercom's
+refusals `hookstream-dlq-intercom-status` and `hookstream-dlq-intercom-error` (Intercom's
+`error.list` body, at most 4 KiB).
 """
 
 from __future__ import annotations
