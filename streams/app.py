@@ -15,7 +15,6 @@ import faust
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from hookstream.core.compat import faust as faust_compat
-from hookstream.core.contract import HEADER_RECEIVED_AT
 from hookstream.core.health import health_service
 from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
@@ -198,13 +197,11 @@ class WorkerApp(faust_compat.App):
 class TransactionalSink:
     """Puts records in the outbox, so each record joins the transaction that commits the
     offset of the event being processed. Refuses a record the producer would refuse.
-    Routed records (all but dead letters) keep their receipt time for the commit's
-    receive-to-commit histogram."""
+    Routed records keep their receipt time for the commit's receive-to-commit histogram."""
 
-    def __init__(self, outbox: Outbox, max_request_bytes: int, dlq_topic: str) -> None:
+    def __init__(self, outbox: Outbox, max_request_bytes: int) -> None:
         self.outbox = outbox
         self.max_request_bytes = max_request_bytes
-        self.dlq_topic = dlq_topic
 
     def send(self, record: OutRecord) -> None:
         # The producer's own check (it raised MessageSizeTooLargeError at `send`), made here:
@@ -214,18 +211,13 @@ class TransactionalSink:
         )
         if size > self.max_request_bytes:
             raise RouteFailed(f"record too large for {record.topic}: {size} bytes")
-        received_at_ms = None if record.topic == self.dlq_topic else _received_at(record)
         self.outbox.add(
-            record.topic, record.key, record.value, record.headers, received_at_ms=received_at_ms
+            record.topic,
+            record.key,
+            record.value,
+            record.headers,
+            received_at_ms=record.received_at_ms,
         )
-
-
-def _received_at(record: OutRecord) -> int | None:
-    """The record's `hookstream-received-at` (Unix ms), if it has a valid one."""
-    for name, value in reversed(record.headers):  # the last one wins, as in decode_headers
-        if name == HEADER_RECEIVED_AT:
-            return int(value) if value.isdigit() else None
-    return None
 
 
 async def prepare_topics(settings: Settings, routes: RouteTable) -> int:
@@ -291,7 +283,7 @@ def build_app(
         dedup=Deduplicator(table, ttl),
         routes=routes,
         topics=app.topic_admin,
-        sink=TransactionalSink(app.outbox, app.conf.producer_max_request_size, settings.topics.dlq),
+        sink=TransactionalSink(app.outbox, app.conf.producer_max_request_size),
         dlq_topic=settings.topics.dlq,
         metrics=app.metrics,
         tracing=app.tracing,

@@ -68,6 +68,9 @@ class OutRecord:
     key: bytes | None
     value: bytes | None
     headers: Headers
+    received_at_ms: int | None = None
+    """A routed record's `hookstream-received-at` (Unix ms), for the commit's
+    receive-to-commit histogram; None for a dead letter."""
 
 
 def routed_record(raw: RawRecord, notification: Notification, destination: str) -> OutRecord:
@@ -79,11 +82,12 @@ def routed_record(raw: RawRecord, notification: Notification, destination: str) 
         key = notification.id.encode()
     else:  # ping: no id anywhere; the ingest's synthetic `ping-<uuid>` key
         key = raw.key
+    received_at_ms = raw.received_at_ms
     headers = encode_headers(
         {
             HEADER_NOTIFICATION_ID: notification.id,
             HEADER_TOPIC: notification.topic,
-            HEADER_RECEIVED_AT: raw.received_at_ms,
+            HEADER_RECEIVED_AT: received_at_ms,
             HEADER_APP_ID: notification.app_id,
             **_cloudevent(raw, notification),
         }
@@ -91,7 +95,7 @@ def routed_record(raw: RawRecord, notification: Notification, destination: str) 
     app = raw.header(HEADER_HOOKSTREAM_APP)
     if app is not None:  # which of the ingest's secrets verified it: passed on as it came
         headers.append((HEADER_HOOKSTREAM_APP, app))
-    return OutRecord(topic=destination, key=key, value=raw.value, headers=headers)
+    return OutRecord(destination, key, raw.value, headers, received_at_ms)
 
 
 def _cloudevent(raw: RawRecord, notification: Notification) -> dict[str, str | None]:
