@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -267,6 +268,9 @@ class Pipeline:
         by_partition = self._by_partition.setdefault((record.topic, record.partition), set())
         by_partition.add(task)
         task.add_done_callback(by_partition.discard)
+        # A callback, not the task's `finally`: a task cancelled before its first step (a
+        # rebalance in the turn that took its batch) runs no line of its coroutine.
+        task.add_done_callback(functools.partial(self._finished, state))
 
     def update_workspaces(self, named: Mapping[str, Workspace]) -> None:
         """The tokens file changed: use the new tokens; resume the parked workspaces whose
@@ -351,16 +355,17 @@ class Pipeline:
             raise
         except Exception as exc:  # a bug or a failed DLQ write: the record is not final
             await self._crash(exc, record)
-            return
-        finally:
-            if state is not None:
-                self._next_of(state)
-            self._metrics.in_flight.set(self._acks.pending)
-            if not self._intake_full():
-                self._room.set()
+
+    def _finished(self, state: WorkspaceState | None, _task: asyncio.Task[None]) -> None:
+        """A record's task ended (final, failed or cancelled): free its turn."""
+        if state is not None:
+            self._next_of(state)
+        self._metrics.in_flight.set(self._acks.pending)
+        if not self._intake_full():
+            self._room.set()
 
     def _next_of(self, state: WorkspaceState) -> None:
-        """A record of `state` finished (or was cancelled): start its next queued ones."""
+        """A record of `state` ended: start its next queued ones."""
         state.in_flight -= 1
         if self._closed:
             return

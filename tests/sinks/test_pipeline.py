@@ -301,6 +301,20 @@ async def test_submit_waits_while_too_many_records_are_in_flight() -> None:
     assert len(h.acked) == 5
 
 
+async def test_records_released_before_they_started_leave_no_slot_taken() -> None:
+    # A rebalance can revoke a partition in the same turn of the loop that took its batch,
+    # so its records' tasks are cancelled before they run a line; their slots must come back
+    # (before, they stayed taken and the next batch waited forever: the sink stalled).
+    async with harness(accept, max_pending=3) as h:
+        await h.pipeline.submit([h.record(i, event(f"u{i}", i)) for i in range(3)])
+        assert await h.pipeline.release([(TOPIC, 0)]) == 3
+        later = [h.record(i, event(f"v{i}", i), partition=1) for i in range(3)]
+        await asyncio.wait_for(h.pipeline.submit(later), 2)
+        await settle(h, 3)
+    assert h.acked == [(1, 0), (1, 1), (1, 2)]
+    assert h.pipeline.pending == 0
+
+
 async def test_a_429_waits_for_the_reset_and_then_the_event_is_accepted() -> None:
     reset = time.time() + 0.4
     answers = [429, 202]
