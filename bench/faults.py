@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiokafka import ConsumerRecord, TopicPartition
 
 from bench import _security
@@ -71,6 +72,7 @@ class Verdict:
     webhooks_routed_once: int = 0
     webhooks_missing: list[str] = field(default_factory=list)
     missing_where: dict[str, int] = field(default_factory=dict)  # see `_diagnose_missing`
+    sink_state: dict[str, Any] = field(default_factory=dict)  # see `_diagnose_sink`
     webhooks_doubled: list[str] = field(default_factory=list)
     stored_without_200: int = 0
     events_accepted: int = 0
@@ -101,10 +103,14 @@ class Verdict:
         if self.webhooks_doubled:
             failed.append(f"{len(self.webhooks_doubled)} webhooks routed more than once")
         if self.events_missing:
-            failed.append(f"{self.events_missing} accepted data events never reached Intercom")
+            failed.append(
+                f"{self.events_missing} accepted data events never reached Intercom: "
+                f"sink {self.sink_state}"
+            )
         if self.invalid_in_dlq < self.invalid_on_kafka:
             failed.append(
-                f"{self.invalid_on_kafka - self.invalid_in_dlq} invalid events not in DLQ"
+                f"{self.invalid_on_kafka - self.invalid_in_dlq} invalid events not in DLQ: "
+                f"sink {self.sink_state}"
             )
         if self.wrong_statuses:
             failed.append(f"wrong refusals: {self.wrong_statuses[:5]}")
@@ -224,6 +230,8 @@ async def verify(pipeline: Pipeline, traffic: Traffic, verdict: Verdict) -> None
     verdict.dlq_unexpected = len(notification_dlq) + sum(
         1 for record in dlq if record.key not in sent_invalid
     )
+    if verdict.events_missing or verdict.invalid_in_dlq < verdict.invalid_on_kafka:
+        verdict.sink_state = await _diagnose_sink(pipeline)
 
 
 async def _wait_for_routed(pipeline: Pipeline, accepted: set[str]) -> Counter[str]:
@@ -281,6 +289,33 @@ async def _diagnose_missing(pipeline: Pipeline, missing: list[str]) -> dict[str,
         details.append({"id": notification_id, "where": place, "raw": position})
     (pipeline.work_dir / "missing.json").write_text(json.dumps(details, indent=1))
     return dict(where)
+
+
+async def _diagnose_sink(pipeline: Pipeline) -> dict[str, Any]:
+    """What the sink says of itself (/readyz) and how far its group is behind on each
+    partition of the data-events topic: a stalled sink and a slow one look alike otherwise."""
+    state: dict[str, Any] = {}
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            ready = await client.get(pipeline.url("sink") + "/readyz")
+        state["readyz"] = f"{ready.status_code} {ready.text[:300]}"
+    except httpx.HTTPError as exc:
+        state["readyz"] = repr(exc)
+    ends: dict[int, int] = {}
+    for record in await _read_topic(pipeline.bootstrap, pipeline.topics.data_events):
+        ends[record.partition] = max(ends.get(record.partition, 0), record.offset + 1)
+    group = pipeline.env()["HOOKSTREAM_SINK_ID"]
+    connection = _security.connection(pipeline.bootstrap)
+    async with kafka.admin_client(connection, wait_seconds=30) as admin:
+        committed = await admin.list_consumer_group_offsets(group)
+    topic = pipeline.topics.data_events
+    done = {
+        tp.partition: max(meta.offset, 0) for tp, meta in committed.items() if tp.topic == topic
+    }
+    state["lag"] = {
+        partition: end - done.get(partition, 0) for partition, end in sorted(ends.items())
+    }
+    return state
 
 
 async def _read_topic(
