@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 import pytest
 
@@ -312,34 +313,67 @@ def _mounted_files(workload: Doc, container: Doc) -> set[str]:
     }
 
 
-def test_ingest_needs_only_the_client_secret_and_takes_rotation_secrets_from_the_secret(
-    rendered: Rendered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_ingest_mounts_each_signing_secret_key_the_secret_has_and_the_api_token(
+    rendered: Rendered,
 ) -> None:
     workload = rendered.workload("ingest")
     container = main_container(workload)
-    assert mounted_secret_items(workload, container, optional=False) == {
-        "INTERCOM_CLIENT_SECRET": "INTERCOM_CLIENT_SECRET"
-    }
-    optional = mounted_secret_items(workload, container, optional=True)
-    assert optional == {
+    # none is required of the kubelet: the ingest itself needs one of the two client keys
+    assert mounted_secret_items(workload, container, optional=False) == {}
+    assert mounted_secret_items(workload, container, optional=True) == {
+        "INTERCOM_CLIENT_SECRET": "INTERCOM_CLIENT_SECRET",
         "INTERCOM_CLIENT_SECRETS": "INTERCOM_CLIENT_SECRETS",
         "HOOKSTREAM_API_TOKEN": "HOOKSTREAM_API_TOKEN",
     }
-    # A Secret with the current client secret, the next two (a rotation under way), no token:
-    # what the pod's files give the settings, edited in the Secret only.
-    current, rotation = "k3J9-vQ2x-Lm8P-zT4r", "n3xt-s3cr3t-0001-aaaa,n3xt-s3cr3t-0002-bbbb"
-    secret = {"INTERCOM_CLIENT_SECRET": current, "INTERCOM_CLIENT_SECRETS": rotation}
+
+
+CURRENT, ROTATION = "k3J9-vQ2x-Lm8P-zT4r", "n3xt-s3cr3t-0001-aaaa,n3xt-s3cr3t-0002-bbbb"
+NAMED = "appA:k3J9-vQ2x-Lm8P-zT4r,appB:q8Wm-2cXv-Rt5L-yN7e"
+
+
+class SecretCase(NamedTuple):
+    secret: dict[str, str]  # the keys of hookstream-secrets
+    signing: list[tuple[str | None, str]]  # what the ingest then verifies with
+    refusal: str | None  # why it refuses to start, if it does
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        SecretCase(  # one app, a rotation under way: the current secret, then the next two
+            {"INTERCOM_CLIENT_SECRET": CURRENT, "INTERCOM_CLIENT_SECRETS": ROTATION},
+            [(None, CURRENT), *((None, s) for s in ROTATION.split(","))],
+            None,
+        ),
+        SecretCase(  # several Intercom apps, named secrets only
+            {"INTERCOM_CLIENT_SECRETS": NAMED},
+            [("appA", "k3J9-vQ2x-Lm8P-zT4r"), ("appB", "q8Wm-2cXv-Rt5L-yN7e")],
+            None,
+        ),
+        SecretCase(
+            {}, [], "set INTERCOM_CLIENT_SECRET (or INTERCOM_CLIENT_SECRETS) for the ingest"
+        ),
+    ],
+    ids=["rotation", "named-only", "neither"],
+)
+def test_the_ingest_pods_files_give_its_signing_secrets_or_its_refusal_names_the_keys(
+    rendered: Rendered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: SecretCase
+) -> None:
+    # What the pod's files give the settings from a Secret with these keys and no API token
+    # (edited in the Secret only, never in the manifests).
+    workload = rendered.workload("ingest")
+    container = main_container(workload)
     for path, (name, key) in mounted_secret_sources(workload, container).items():
         if not name.startswith("hookstream-secrets"):  # the KafkaUser's password
             (tmp_path / path).write_text("scram-password-of-ingest")
-        elif key in secret:
-            (tmp_path / path).write_text(secret[key] + "\n")
+        elif key in case.secret:
+            (tmp_path / path).write_text(case.secret[key] + "\n")
     env = container_env(rendered, container) | {"HOOKSTREAM_SECRETS_DIR": str(tmp_path)}
     settings = settings_from(env, monkeypatch)
-    expected = [current, *rotation.split(",")]
-    assert settings.ingest.client_secrets == [value.encode() for value in expected]
+    expected = [(app, value.encode()) for app, value in case.signing]
+    assert settings.ingest.signing_secrets == expected
     assert settings.ingest.api_token is None
-    assert secrets_refusal(settings) is None, "the ingest starts without the /events token"
+    assert secrets_refusal(settings) == case.refusal  # the ingest starts without the /events token
 
 
 def _example_secret_values() -> dict[str, str]:
