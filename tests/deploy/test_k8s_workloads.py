@@ -372,8 +372,8 @@ def test_the_ingest_pods_files_give_its_signing_secrets_or_its_refusal_names_the
     settings = settings_from(env, monkeypatch)
     expected = [(app, value.encode()) for app, value in case.signing]
     assert settings.ingest.signing_secrets == expected
-    assert settings.ingest.api_token is None
-    assert secrets_refusal(settings) == case.refusal  # the ingest starts without the /events token
+    assert settings.ingest.api_token is None  # no token: not a reason to refuse
+    assert secrets_refusal(settings) == case.refusal
 
 
 def _example_secret_values() -> dict[str, str]:
