@@ -18,6 +18,7 @@ from hookstream.core.dataevents import (
     validate_event,
 )
 from hookstream.core.settings import Settings
+from hookstream.devtools import localkafka
 from hookstream.ingest.spool import read_spool_file
 from tests.support.ingest import ingest_client, ingest_settings
 from tests.support.kafka import create_topics, read_topic, unique_name
@@ -162,7 +163,7 @@ async def test_a_failure_part_way_stores_none_of_the_events_and_answers_an_error
 
 
 async def test_with_kafka_away_a_list_is_spooled_whole_or_not_at_all(tmp_path: Path) -> None:
-    away = f"127.0.0.1:{_free_port()}"
+    away = f"127.0.0.1:{localkafka.free_port()}"
     event_bytes = len(orjson.dumps(_padded("u-0", 900)))
     settings = _settings(away, tmp_path, hookstream_spool_max_bytes=event_bytes * 9 // 2)
     async with ingest_client(settings) as client:
@@ -178,12 +179,6 @@ async def test_with_kafka_away_a_list_is_spooled_whole_or_not_at_all(tmp_path: P
     assert too_many.json()["error"]["code"] == "spool_full"
     stored = [r.record.key for r in read_spool_file(tmp_path / "spool.0.sqlite3")]
     assert stored == [b"u-0", b"u-1", b"u-2"], "only the whole first list"
-
-
-def _free_port() -> int:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        return int(listener.getsockname()[1])
 
 
 async def test_more_events_than_the_setting_allows_are_refused_whole(

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from hookstream.core.contract import decode_headers
+from hookstream.devtools import localkafka
 from hookstream.ingest import create_app
 from hookstream.ingest.spool import read_spool_file
 from hookstream.ops.send_webhook import send_webhook_command
@@ -177,7 +178,7 @@ async def test_send_webhook_spreads_notifications_over_workspaces_each_signed_by
         kafka_bootstrap,
         tmp_path,
         intercom_client_secrets=NAMED,
-        hookstream_ingest_admin_port=_free_port(),
+        hookstream_ingest_admin_port=localkafka.free_port(),
     )
     with serving(create_app(settings)) as base_url:
         result = await asyncio.to_thread(  # the command runs its own event loop
@@ -200,9 +201,3 @@ async def test_send_webhook_spreads_notifications_over_workspaces_each_signed_by
         for h in [decode_headers(r.headers)]
     )
     assert pairs == {("ws1", "ws1", "appA"): 3, ("ws2", "ws2", "appB"): 2, ("ws3", "ws3", None): 2}
-
-
-def _free_port() -> int:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        return int(listener.getsockname()[1])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from hookstream.devtools import localkafka
 from hookstream.sandbox import SandboxConfig, create_app
 from hookstream.sandbox.cli import sandbox_command
 from hookstream.sandbox.server import serving
@@ -44,15 +44,8 @@ async def test_a_hanging_call_makes_a_real_client_time_out() -> None:
     assert [entry["admitted"] for entry in stats["windows"]] in ([2], [1, 1])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_the_command_serves_the_api_with_the_given_limit_and_token(tmp_path: Path) -> None:
-    port = _free_port()
+    port = localkafka.free_port()
     executable = shutil.which("hookstream", path=str(Path(sys.executable).parent))
     assert executable is not None
     command = [
