@@ -40,9 +40,9 @@ class WorkspaceState:
     """What the client sends as: None for the default workspace (the client's own token)."""
     budget: RateBudget
     calls: asyncio.Semaphore
-    in_flight: int = 0
     queue: deque[SourceRecord] = field(default_factory=deque)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    """Its records' tasks not yet done: how many it has in flight."""
     denied: str | None = None
     """Why Intercom refused the token, while the workspace is parked."""
     denied_fingerprint: str | None = None

@@ -235,7 +235,7 @@ class Pipeline:
             partition = (record.topic, record.partition)
             self._acks.add(partition, record.offset, _ack_of(record))
             state = self._workspaces.state_for(_app_id(record))
-            if state is None or state.in_flight < self._max_pending:
+            if state is None or len(state.tasks) < self._max_pending:
                 self._start(record, state)
             else:
                 state.queue.append(record)
@@ -262,7 +262,6 @@ class Pipeline:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         if state is not None:
-            state.in_flight += 1
             state.tasks.add(task)
             task.add_done_callback(state.tasks.discard)
         by_partition = self._by_partition.setdefault((record.topic, record.partition), set())
@@ -365,11 +364,11 @@ class Pipeline:
             self._room.set()
 
     def _next_of(self, state: WorkspaceState) -> None:
-        """A record of `state` ended: start its next queued ones."""
-        state.in_flight -= 1
+        """A record of `state` ended (its task is out of `state.tasks`): start its next
+        queued ones."""
         if self._closed:
             return
-        while state.queue and state.in_flight < self._max_pending:
+        while state.queue and len(state.tasks) < self._max_pending:
             self._start(state.queue.popleft(), state)
         if len(state.queue) <= self._max_queued:
             self._over_queued.discard(state)
