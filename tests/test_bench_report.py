@@ -39,3 +39,26 @@ def test_the_saved_table_shows_what_completed_and_marks_the_rest_cut_short(
         "sink budget used",
         "sink events/s, sandbox unlimited",
     }
+
+
+def test_the_end_to_end_rows_set_the_worker_beside_each_exactly_once_floor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report, "RESULTS_DIR", tmp_path)
+
+    def run(rate: int, p50: float, p99: float) -> dict[str, float]:
+        return {"rate": rate, "e2e_p50_ms": p50, "e2e_p99_ms": p99,
+                "answer_p50_ms": 5.0, "answer_p99_ms": 60.0}  # fmt: skip
+
+    e2e = {
+        "rates": [run(1000, 190, 700), run(2500, 230, 930)],
+        "floors": {"one": [run(1000, 120, 440), run(2500, 150, 600)]},
+        "rss_mib": {"worker": 150.0},
+    }
+    (tmp_path / "e2e_latency.json").write_text(json.dumps(e2e))
+    rows = report.compile_rows(report.saved_results(FULL))
+    at_2500 = [row[1:3] for row in rows if row[0] == "end to end p50/p99 ms at 2500/s"]
+    assert at_2500 == [
+        ["230 / 930", "5 / 60 (ingest's 200)"],
+        ["230 / 930", "150 / 600 (aiokafka floor: one)"],
+    ]
