@@ -35,6 +35,7 @@ type result struct {
 	OK          int            `json:"ok"`
 	ByStatus    map[string]int `json:"by_status"`
 	Errors      int            `json:"errors"`
+	ErrorKinds  []string       `json:"error_kinds,omitempty"`
 	Seconds     float64        `json:"seconds"`
 	PerSecond   float64        `json:"per_second"`
 	OfferedRate float64        `json:"offered_rate"`
@@ -90,7 +91,9 @@ func main() {
 		body := notification(*runID, i, *topic)
 		requests[i] = request{body: body, signature: sign([]byte(*secret), body)}
 	}
-	transport := &http.Transport{MaxIdleConns: *concurrency, MaxIdleConnsPerHost: *concurrency, MaxConnsPerHost: *concurrency}
+	// IdleConnTimeout under uvicorn's 5 s keep-alive: a connection the server is closing
+	// must not be reused (a POST is not retried on it, and counts as an error).
+	transport := &http.Transport{MaxIdleConns: *concurrency, MaxIdleConnsPerHost: *concurrency, MaxConnsPerHost: *concurrency, IdleConnTimeout: 4 * time.Second}
 	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
 
 	ctx, cancel := context.WithTimeout(context.Background(), *deadline)
@@ -98,6 +101,7 @@ func main() {
 	latencies := make([]time.Duration, 0, *total)
 	byStatus := map[string]int{}
 	errors := 0
+	errorKinds := map[string]bool{}
 	var mu sync.Mutex
 	work := make(chan *request, *concurrency)
 	var wg sync.WaitGroup
@@ -120,6 +124,9 @@ func main() {
 				mu.Lock()
 				if err != nil {
 					errors++
+					if len(errorKinds) < 5 {
+						errorKinds[err.Error()] = true
+					}
 				} else {
 					byStatus[fmt.Sprint(resp.StatusCode)]++
 					latencies = append(latencies, elapsed)
@@ -171,6 +178,10 @@ feed:
 		P99Ms:    percentile(latencies, 0.99),
 		Complete: sent == *total && errors == 0 && ctx.Err() == nil,
 	}
+	for kind := range errorKinds {
+		out.ErrorKinds = append(out.ErrorKinds, kind)
+	}
+	sort.Strings(out.ErrorKinds)
 	if len(latencies) > 0 {
 		out.MaxMs = float64(latencies[len(latencies)-1].Microseconds()) / 1000
 	}
