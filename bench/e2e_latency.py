@@ -16,8 +16,8 @@ Two baselines in the same run:
 - the exactly-once floor: after the worker's runs, the worker is stopped and each of
   `--floors` routes in its place at the same rates (`bench.streams_baseline`: a bare
   aiokafka loop committing a transaction per fetch, `one` for all partitions or
-  `per-partition` as Faust does), so the worker's figures stand beside the least Kafka
-  transactions through aiokafka give on the same machine, ingest and load included.
+  `per-partition` as Faust does), so the worker's figures stand beside what a bare loop of
+  Kafka transactions through aiokafka gives on the same machine, ingest and load included.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ async def run(rates: list[int], seconds: float, warmup: float, floors: list[str]
             }
             by_floor: dict[str, list[dict[str, Any]]] = {}
             if floors:
-                await pipeline.kill("worker")  # the floors route in its place
+                await pipeline.stop("worker")  # the floors route in its place
             for floor in floors:
                 async with exactly_once_floor(pipeline, floor, Path(work)):
                     by_floor[floor] = await measure_rates(pipeline, binary, rates, seconds, warmup)

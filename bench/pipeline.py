@@ -169,6 +169,12 @@ class Pipeline:
         self._killed.discard(name)
         await asyncio.to_thread(service.wait_healthy)
 
+    async def stop(self, name: str) -> None:
+        """Stop a service for good: SIGTERM (its graceful shutdown), SIGKILL after the grace
+        period; `restart_exited` leaves it stopped."""
+        self._killed.add(name)
+        await asyncio.to_thread(self.services[name].stop)
+
     async def kill(self, name: str) -> None:
         """SIGKILL a service: a crash, with no chance to flush or commit."""
         self._killed.add(name)

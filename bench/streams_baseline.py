@@ -7,9 +7,10 @@ commits is `--transactions`:
 - `none` (bench.streams' throughput baseline): commit the batch's offsets after the
   producer acknowledged it, at least once.
 - `one`: each fetched batch is one Kafka transaction with its offsets (read_committed),
-  begun as soon as the last one committed. The least an exactly-once router can do with
-  aiokafka: one transaction per worker is exactly-once v2 (KIP-447), which aiokafka cannot
-  make safe across rebalances (it sends TxnOffsetCommit v0, without the group generation).
+  begun as soon as the last one committed: the barest exactly-once router aiokafka allows.
+  One transaction per worker is the shape of exactly-once v2 (KIP-447), which aiokafka
+  cannot make safe across rebalances (it sends TxnOffsetCommit v0, without the group
+  generation).
 - `per-partition`: each source partition's share of a fetch is a transaction of its own,
   with a transactional producer per source partition, all committed concurrently: exactly-
   once v1, what Faust does and the worker keeps.
