@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Container, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from hookstream.core.health import health_service
 from hookstream.core.kafka import KafkaConnection
 from hookstream.core.logs import get_logger
 from hookstream.core.settings import Settings
+from hookstream.core.stop_deadline import StopDeadline
 from hookstream.core.topics import faust_topic_options
 from hookstream.core.tracing import Tracing
 from hookstream.sinks._scheduler import Workspaces
@@ -65,6 +66,10 @@ DRAIN_SECONDS = 15.0
 READY_DETAIL_NAMES = 50
 # Faust commits acked offsets at least this often.
 COMMIT_INTERVAL_SECONDS = 1.0
+# The longest stop, after SIGTERM or a crash, before the process exits hard: the drain and
+# Faust's own stop (its last commit never comes while Kafka is unreachable), under
+# Kubernetes' 30-second grace period.
+STOP_SECONDS = DRAIN_SECONDS + 10
 
 
 class SinkApp(faust_compat.App):
@@ -73,6 +78,11 @@ class SinkApp(faust_compat.App):
 
     health: AsgiService | None = None
     """The sink's health and metrics endpoints, served from the app's start."""
+
+    stop_deadline: StopDeadline | None = None
+    """Armed when the app crashes (`hookstream sink` sets it): a crashed sink that cannot
+    finish its stop exits, so that it is restarted (a CI run's sink crashed with Kafka
+    down and served nothing for minutes without exiting)."""
 
     async def on_start(self) -> None:
         await super().on_start()
@@ -85,6 +95,8 @@ class SinkApp(faust_compat.App):
 
     async def on_agent_error(self, agent: Any, exc: BaseException) -> None:
         log.error("sink_agent_failed", agent=str(agent.name), error=repr(exc))
+        if self.stop_deadline is not None:
+            self.stop_deadline.arm()
         await self.crash(exc)
 
 
@@ -259,11 +271,10 @@ class Sink:
             settings.sink.batch_size, within=settings.sink.batch_within_seconds
         )
         async for events in batches:
-            assigned = self.app.consumer.assignment()
-            records = [
-                _source_record(stream, event) for event in events if event.message.tp in assigned
-            ]
-            await pipeline.submit(records)
+            current = of_current_assignment(
+                events, self.app.consumer.assignment(), self.app.consumer_generation_id
+            )
+            await pipeline.submit([_source_record(stream, event) for event in current])
 
     async def _on_partitions_revoked(
         self, _sender: Any, /, *args: Any, signal: Any, **_kwargs: Any
@@ -326,6 +337,25 @@ class Sink:
                 next_offset = await consumer.position(tp)
             if high is not None and next_offset is not None:
                 self.metrics.lag.labels(str(tp.partition)).set(max(high - next_offset, 0))
+
+
+def of_current_assignment(
+    events: Iterable[Any], assigned: Container[Any], generation_id: int
+) -> list[Any]:
+    """The `events` of a batch that the pipeline may take: of a partition assigned now and
+    fetched in the current group generation.
+
+    A batch collects events for up to `batch_within_seconds`, and one that spans a rebalance
+    holds events fetched before it. If the partition came back to this sink, those are
+    assigned again, but its records are read again from the committed offset: taking the
+    stale ones too handed the pipeline a partition's offsets out of order, and the sink
+    crashed (a CI run of the fault suite, where a sink SIGKILL forced the rebalance).
+    """
+    return [
+        event
+        for event in events
+        if event.message.tp in assigned and event.message.generation_id == generation_id
+    ]
 
 
 def _source_record(stream: Any, event: Any) -> SourceRecord:

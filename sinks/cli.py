@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-import faust
 import uvloop
 
 from hookstream.core.build_info import VERSION
@@ -11,7 +10,8 @@ from hookstream.core.errors import KafkaAccessDenied, KafkaAuthFailed
 from hookstream.core.kafka import KafkaConnection, Needed, check_access, check_credentials
 from hookstream.core.logs import configure_logging, get_logger
 from hookstream.core.settings import Settings, load_settings, weak_secrets, weak_secrets_refusal
-from hookstream.sinks.app import Sink
+from hookstream.core.stop_deadline import BoundedWorker, StopDeadline
+from hookstream.sinks.app import STOP_SECONDS, Sink
 from hookstream.sinks.client import check_tokens
 from hookstream.sinks.workspaces import TokenFile, WorkspaceTokensInvalid
 
@@ -69,8 +69,10 @@ def sink_command(web_port: int | None, web_host: str) -> None:
         intercom=settings.sink.intercom_base_url,
         web_port=sink.web_port,
     )
-    worker = faust.Worker(
+    sink.app.stop_deadline = StopDeadline(STOP_SECONDS, "sink_stop_timed_out")
+    worker = BoundedWorker(
         sink.app,
+        deadline=sink.app.stop_deadline,
         loop=loop,
         quiet=True,
         override_logging=False,

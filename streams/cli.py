@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
-import threading
-from typing import Any
 
 import click
 import uvloop
 
 from hookstream.core.build_info import VERSION
-from hookstream.core.compat import faust as faust_compat
 from hookstream.core.errors import (
     KafkaAccessDenied,
     KafkaAuthFailed,
@@ -22,6 +18,7 @@ from hookstream.core.errors import (
 from hookstream.core.kafka import KafkaConnection, Needed, check_access
 from hookstream.core.logs import configure_logging, get_logger
 from hookstream.core.settings import Settings, load_settings
+from hookstream.core.stop_deadline import BoundedWorker, StopDeadline
 from hookstream.core.topics import restrain_faust
 from hookstream.streams.app import build_app, prepare_topics
 from hookstream.streams.errors import RouteFailed, RoutesFileError
@@ -36,29 +33,6 @@ log = get_logger(__name__)
 # the worker's throughput by about a tenth (docs/streams.md). They die young and form no
 # cycles, so memory does not grow for it (the RSS run checks that).
 _GC_YOUNG_THRESHOLD = 100_000
-
-
-class BoundedWorker(faust_compat.Worker):
-    """Faust's worker, whose stop on SIGTERM/SIGINT is bounded: a stop waits for in-flight
-    events and the last commit, which never come while Kafka is unreachable. Exiting hard
-    then is safe: the open transactions abort, and without the clean-stop marker the next
-    start rebuilds the local tables."""
-
-    def __init__(self, *args: Any, shutdown_timeout: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.shutdown_timeout = shutdown_timeout
-        self._deadline: threading.Timer | None = None
-
-    def on_stop_signal(self) -> None:
-        """Arm the deadline of the stop that SIGTERM or SIGINT begins."""
-        if self._deadline is None:
-            self._deadline = threading.Timer(self.shutdown_timeout, self._give_up)
-            self._deadline.daemon = True
-            self._deadline.start()
-
-    def _give_up(self) -> None:
-        log.error("worker.stop_timed_out", seconds=self.shutdown_timeout)
-        os._exit(1)
 
 
 @click.command("worker")
@@ -197,7 +171,7 @@ def _run(
     )
     worker = BoundedWorker(
         app,
-        shutdown_timeout=shutdown_timeout,
+        deadline=StopDeadline(shutdown_timeout, "worker.stop_timed_out"),
         loop=loop,
         quiet=True,
         override_logging=False,
