@@ -165,11 +165,12 @@ async def commit_with_offsets(
     acknowledged first; then begin the next one if `begin_next`.
 
     With the records still in flight, Kafka 4.1 answered the TxnOffsetCommit
-    COORDINATOR_NOT_AVAILABLE in 1 to 3% of the worker's transactions (it checks each
-    produce and each offset commit of a transaction with the transaction coordinator, and the
-    two met there), and aiokafka then looks the coordinator up again and sleeps its 100 ms
-    retry backoff: every tenth commit of six transactions took over 100 ms. Acknowledged
-    first, none of 1,201 was (`bench.e2e_latency`, README "Warm, beside the floor").
+    COORDINATOR_NOT_AVAILABLE in 1 to 3% of the worker's transactions (it verifies a
+    transaction's first produce to a partition and its offset commit with the transaction
+    coordinator; the two in flight together are the likely cause), and aiokafka then looks
+    the coordinator up again and sleeps its 100 ms retry backoff: a tenth of the commits (of
+    six transactions each) took over 100 ms. With the records acknowledged first, none of
+    1,201 offset commits was refused (README "Warm, beside the floor").
     """
     await producer.flush()
     await producer.send_offsets_to_transaction(offsets, group_id)
