@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench import _security, harness
+from hookstream.devtools import localkafka
 
 HOOKSTREAM = Path(sys.executable).parent / "hookstream"
 EXAMPLE = (
@@ -241,7 +241,7 @@ def worker(  # noqa: PLR0917 - as worker_env
     bootstrap: str, name: str, raw: str, workdir: Path, commit: float, partitions: int
 ) -> Iterator[tuple[int, str]]:
     """`hookstream worker` until the block ends; yields (pid, base URL) once ready."""
-    port = free_port()
+    port = localkafka.free_port()
     env = worker_env(bootstrap, name, raw, workdir / name, port, commit, partitions)
     url = f"http://127.0.0.1:{port}"
     command = [str(HOOKSTREAM), "worker", "--web-bind", "127.0.0.1"]
@@ -263,13 +263,6 @@ def baseline(bootstrap: str, name: str, raw: str, workdir: Path) -> Iterator[int
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def metric(url: str, name: str) -> float:

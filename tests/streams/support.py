@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from hookstream.core.contract import (
     Headers,
     encode_headers,
 )
+from hookstream.devtools import localkafka
 from tests.support.kafka import unique_name
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -102,14 +102,6 @@ async def produce(bootstrap: str, topic: str, records: Iterable[Raw]) -> int:
     return count
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass
 class WorkerConfig:
     """The environment of one worker group under test: unique topics, group and ports."""
@@ -176,7 +168,7 @@ class WorkerProcess:
         self.config = config
         self.args = args
         self.data_dir = config.data_root / instance
-        self.web_port = free_port()
+        self.web_port = localkafka.free_port()
         self.log_path = config.data_root / f"{instance}.log"
         self._log: IO[bytes] | None = None
         self.process: subprocess.Popen[bytes] | None = None
