@@ -83,47 +83,67 @@ def routed_record(raw: RawRecord, notification: Notification, destination: str) 
     else:  # ping: no id anywhere; the ingest's synthetic `ping-<uuid>` key
         key = raw.key
     received_at_ms = raw.received_at_ms
-    headers = encode_headers(
-        {
-            HEADER_NOTIFICATION_ID: notification.id,
-            HEADER_TOPIC: notification.topic,
-            HEADER_RECEIVED_AT: received_at_ms,
-            HEADER_APP_ID: notification.app_id,
-            **_cloudevent(raw, notification),
-        }
-    )
+    # Built pair by pair, the values that repeat (topic, workspace, time) encoded once each:
+    # this runs for every routed record, and through a mapping and `encode_headers` it took
+    # 5.0 us a record against 2.9 us now (`bench.streams`' notification).
+    headers: Headers = []
+    if notification.id is not None:
+        headers.append((HEADER_NOTIFICATION_ID, notification.id.encode()))
+    headers.append((HEADER_TOPIC, _encoded(notification.topic)))
+    headers.append((HEADER_RECEIVED_AT, b"%d" % received_at_ms))
+    if notification.app_id is not None:
+        headers.append((HEADER_APP_ID, _encoded(notification.app_id)))
+    headers += _cloudevent(raw, notification)
     app = raw.header(HEADER_HOOKSTREAM_APP)
     if app is not None:  # which of the ingest's secrets verified it: passed on as it came
         headers.append((HEADER_HOOKSTREAM_APP, app))
     return OutRecord(destination, key, raw.value, headers, received_at_ms)
 
 
-def _cloudevent(raw: RawRecord, notification: Notification) -> dict[str, str | None]:
+def _cloudevent(raw: RawRecord, notification: Notification) -> Headers:
     """The CloudEvents Kafka binding's binary-mode headers: the record's value is the data."""
     if notification.id is not None:
-        event_id = notification.id
+        event_id = notification.id.encode()
     elif raw.key:  # a ping: the ingest's `ping-<uuid>`, the same on every copy of the record
-        event_id = raw.key.decode(errors="replace")
+        event_id = raw.key
     else:  # a keyless ping from another producer: its place in the raw topic
-        event_id = f"{raw.topic}/{raw.partition}/{raw.offset}"
-    created = notification.created_at
-    return {
-        HEADER_CE_SPECVERSION: CLOUDEVENTS_SPECVERSION,
-        HEADER_CE_ID: event_id,
-        HEADER_CE_SOURCE: _source(notification.app_id),
-        HEADER_CE_TYPE: CLOUDEVENTS_TYPE_PREFIX + notification.topic,
-        HEADER_CE_TIME: None
-        if created is None
-        else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)),
-        HEADER_CONTENT_TYPE: "application/json",
-    }
+        event_id = f"{raw.topic}/{raw.partition}/{raw.offset}".encode()
+    headers = [
+        _CE_SPECVERSION,
+        (HEADER_CE_ID, event_id),
+        (HEADER_CE_SOURCE, _source(notification.app_id)),
+        (HEADER_CE_TYPE, _type(notification.topic)),
+    ]
+    if notification.created_at is not None:
+        headers.append((HEADER_CE_TIME, _time(notification.created_at)))
+    headers.append(_CONTENT_TYPE)
+    return headers
 
 
-@lru_cache(maxsize=1024)  # a worker sees few workspaces
-def _source(app_id: str | None) -> str:
+_CE_SPECVERSION = (HEADER_CE_SPECVERSION, CLOUDEVENTS_SPECVERSION.encode())
+_CONTENT_TYPE = (HEADER_CONTENT_TYPE, b"application/json")
+
+
+@lru_cache(maxsize=1024)  # Intercom topics and workspaces: few per worker
+def _encoded(text: str) -> bytes:
+    return text.encode()
+
+
+@lru_cache(maxsize=1024)
+def _source(app_id: str | None) -> bytes:
     if app_id is None:
-        return CLOUDEVENTS_SOURCE_WITHOUT_APP
-    return f"intercom://app/{quote(app_id, safe='')}"
+        return CLOUDEVENTS_SOURCE_WITHOUT_APP.encode()
+    return f"intercom://app/{quote(app_id, safe='')}".encode()
+
+
+@lru_cache(maxsize=256)
+def _type(intercom_topic: str) -> bytes:
+    return (CLOUDEVENTS_TYPE_PREFIX + intercom_topic).encode()
+
+
+@lru_cache(maxsize=4096)  # notifications of one second share their `created_at`
+def _time(created_at: int) -> bytes:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created_at)).encode()
 
 
 def dead_letter(raw: RawRecord, dlq_topic: str, reason: str) -> OutRecord:
