@@ -10,7 +10,10 @@ Three measurements, on KAFKA_BOOTSTRAP_SERVERS (else a broker of the benchmark's
    baseline (`bench.streams_baseline`: parse, key, produce, commit; no state, no
    transactions) each route all of it. Events/s = raw records / (last - first output
    record's timestamp), so process start-up is not counted. The worker's output is checked:
-   exactly N records.
+   exactly N records. With `--reference DIR` (another checkout of hookstream, bootstrapped:
+   the tree before a change), its worker routes the same records too, in `--rounds`
+   alternating with this tree's, each run a fresh worker (group) from offset 0; the
+   figures are the medians of the rounds.
 2. End-to-end latency: with each process caught up, notifications are produced at a fixed
    rate; a read_committed consumer notes, per routed record, now - `hookstream-received-at`
    (the produce time). The worker's records become visible when its transaction commits.
@@ -27,6 +30,7 @@ import asyncio
 import contextlib
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -238,13 +242,20 @@ def worker_env(  # noqa: PLR0917 - one call site, all positional for brevity
 
 @contextlib.contextmanager
 def worker(  # noqa: PLR0917 - as worker_env
-    bootstrap: str, name: str, raw: str, workdir: Path, commit: float, partitions: int
+    bootstrap: str,
+    name: str,
+    raw: str,
+    workdir: Path,
+    commit: float,
+    partitions: int,
+    hookstream: Path = HOOKSTREAM,
 ) -> Iterator[tuple[int, str]]:
-    """`hookstream worker` until the block ends; yields (pid, base URL) once ready."""
+    """`hookstream worker` (this tree's, else the `hookstream` given) until the block ends;
+    yields (pid, base URL) once ready."""
     port = localkafka.free_port()
     env = worker_env(bootstrap, name, raw, workdir / name, port, commit, partitions)
     url = f"http://127.0.0.1:{port}"
-    command = [str(HOOKSTREAM), "worker", "--web-bind", "127.0.0.1"]
+    command = [str(hookstream), "worker", "--web-bind", "127.0.0.1"]
     with harness.serve(command, f"{url}/readyz", env, workdir / f"{name}.log") as pid:
         yield pid, url
 
@@ -312,24 +323,7 @@ def compare(bootstrap: str, prefix: str, workdir: Path, args: argparse.Namespace
     print(f"preloaded 2 x {len(records)} records in {time.monotonic() - started:.1f} s")
     results: dict[str, Any] = {}
 
-    name = f"{prefix}-worker"
-    with worker(bootstrap, name, raw, workdir, args.commit_interval, args.output_partitions) as (
-        pid,
-        url,
-    ):
-        outputs = [f"{name}.out.{t}" for t in TOPICS]
-        routed = asyncio.run(read_all(bootstrap, outputs, args.notifications, 600))
-        if len(routed) != args.notifications:
-            raise harness.RunCutShort(f"worker routed {len(routed)} of {args.notifications}")
-        results["worker"] = {
-            "events_per_s": events_per_second(routed, len(records)),
-            "routed": len(routed),
-            "duplicates_dropped": metric(url, "hookstream_worker_duplicates_dropped_total"),
-            "latency": asyncio.run(
-                latency(bootstrap, raw, outputs, args.rate, args.latency_seconds, 10_000_000)
-            ),
-            "rss_mib": harness.rss_mib(pid),
-        }
+    results.update(worker_rounds(bootstrap, prefix, raw, len(records), workdir, args))
     print(f"worker: {results['worker']}")
 
     with baseline(bootstrap, baseline_name, baseline_raw, workdir) as pid:
@@ -353,6 +347,86 @@ def compare(bootstrap: str, prefix: str, workdir: Path, args: argparse.Namespace
         }
     print(f"baseline: {results['baseline']}")
     return results
+
+
+def worker_rounds(  # noqa: PLR0917 - compare's state, one call site
+    bootstrap: str, prefix: str, raw: str, raw_count: int, workdir: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    """The worker's throughput (and the reference tree's), each run a new worker routing
+    `raw` from its start; then the worker's latency, its last run caught up."""
+    commands = {"worker": HOOKSTREAM}
+    if args.reference:
+        commands["reference"] = reference_hookstream(args.reference)
+    runs: dict[str, list[float]] = {label: [] for label in commands}
+    plan = round_plan(list(commands), args.rounds)
+    results: dict[str, Any] = {}
+    for n, label in enumerate(plan):
+        name = f"{prefix}-{label}-{n}"
+        with worker(
+            bootstrap, name, raw, workdir, args.commit_interval, args.output_partitions,
+            commands[label],
+        ) as (pid, url):  # fmt: skip
+            outputs = [f"{name}.out.{t}" for t in TOPICS]
+            routed = asyncio.run(read_all(bootstrap, outputs, args.notifications, 600))
+            if len(routed) != args.notifications:
+                raise harness.RunCutShort(f"{label} routed {len(routed)} of {args.notifications}")
+            runs[label].append(events_per_second(routed, raw_count))
+            print(f"{label} round {len(runs[label])}: {runs[label][-1]:,.0f} events/s")
+            if n == len(plan) - 1:  # the worker, as `round_plan` ends
+                results["worker"] = {
+                    "events_per_s": statistics.median(runs["worker"]),
+                    "rounds": runs["worker"],
+                    "routed": len(routed),
+                    "duplicates_dropped": metric(url, "hookstream_worker_duplicates_dropped_total"),
+                    "latency": asyncio.run(
+                        latency(
+                            bootstrap, raw, outputs, args.rate, args.latency_seconds, 10_000_000
+                        )
+                    ),
+                    "rss_mib": harness.rss_mib(pid),
+                }
+    if args.reference:
+        results["reference"] = {
+            "tree": str(args.reference),
+            "commit": _commit_of(args.reference),
+            "events_per_s": statistics.median(runs["reference"]),
+            "rounds": runs["reference"],
+        }
+    return results
+
+
+def round_plan(labels: list[str], rounds: int) -> list[str]:
+    """The order of the throughput runs: `rounds` rounds of every label, the order reversed
+    in every other round so that neither tree always runs first (the broker's first run is
+    its slowest), and the first label (this tree's worker) last, for the latency run."""
+    last_round = labels[::-1]
+    plan: list[str] = []
+    for n in range(rounds):
+        plan += last_round if (rounds - n) % 2 == 1 else labels
+    return plan
+
+
+def reference_hookstream(tree: Path) -> Path:
+    """The `hookstream` command of the checkout `tree`, which must be bootstrapped."""
+    command = tree / ".venv" / "bin" / "hookstream"
+    if not command.is_file():
+        raise SystemExit(
+            f"--reference {tree}: no {command}; bootstrap that checkout first"
+            f" (cd {tree} && bash scripts/bootstrap)"
+        )
+    return command
+
+
+def _commit_of(tree: Path) -> str:
+    """The short commit id of the checkout `tree` ("unknown" if git cannot say)."""
+    git = shutil.which("git")
+    if git is None:
+        return "unknown"
+    done = subprocess.run(
+        [git, "-C", str(tree), "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return done.stdout.strip() or "unknown"
 
 
 def rss_run(bootstrap: str, prefix: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -397,6 +471,8 @@ def rss_run(bootstrap: str, prefix: str, workdir: Path, args: argparse.Namespace
 def report(results: dict[str, Any]) -> None:
     if "worker" in results:
         report_comparison(results["worker"], results["baseline"])
+    if "reference" in results:
+        report_reference(results["worker"], results["reference"])
     if "rss" in results:
         rss = results["rss"]
         print(
@@ -429,6 +505,19 @@ def report_comparison(worker_: dict[str, Any], base: dict[str, Any]) -> None:
     print(f"worker throughput = {share:.0%} of the baseline (target >= 50%)")
 
 
+def report_reference(worker_: dict[str, Any], reference: dict[str, Any]) -> None:
+    def rounds(figures: dict[str, Any]) -> str:
+        return ", ".join(f"{r:,.0f}" for r in figures["rounds"])
+
+    share = worker_["events_per_s"] / reference["events_per_s"]
+    print(
+        f"worker throughput = {share:.0%} of the reference tree {reference['commit']}"
+        f" ({reference['tree']}), medians of {len(worker_['rounds'])} alternating rounds:"
+        f" {worker_['events_per_s']:,.0f} ({rounds(worker_)})"
+        f" against {reference['events_per_s']:,.0f} ({rounds(reference)}) events/s"
+    )
+
+
 def command_line() -> argparse.ArgumentParser:
     """The options of this benchmark (bench.report checks its plans against them)."""
     parser = argparse.ArgumentParser(
@@ -445,6 +534,19 @@ def command_line() -> argparse.ArgumentParser:
     parser.add_argument(
         "--commit-interval", type=float, default=0.5, help="worker commit interval (s)"
     )
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        help="a bootstrapped checkout of another hookstream version (the tree before a"
+        " change): its worker routes the same records, in alternating rounds",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="throughput runs of each worker (the figure is the median); with --reference,"
+        " 5 or more: single runs vary by a third on a shared machine",
+    )
     parser.add_argument("--rate", type=int, default=200, help="notifications/s in the latency run")
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--rss-ids", type=int, default=1_000_000, help="0 skips the RSS run")
@@ -458,7 +560,10 @@ def command_line() -> argparse.ArgumentParser:
 
 
 def main() -> None:
-    args = command_line().parse_args()
+    parser = command_line()
+    args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be 1 or more")
     results = run(args)
     report(results)
     print()
