@@ -8,6 +8,13 @@ app's outbox (`streams._outbox`) with the event's other records, so the commit o
 event's offset produces them in its transaction (compare faust-streaming issue
 #177, records produced outside the transaction). `send_changelog` replaces Faust's
 `Collection.send_changelog` (faust/tables/base.py).
+
+A set goes straight to the outbox (`on_key_set` replaces Faust's `Table.on_key_set`,
+faust/tables/table.py): Faust makes each changelog record a `FutureMessage` through the
+topic's serializers, then keeps a windowed table's key expiry and tells the sensors. This
+table's keys and values are bytes with raw serializers (written as they are), it has no
+window, and the worker's monitor ignores table sets, so what is left is the record: a set
+took 10.8 us Faust's way and 3.0 us this way (a memory store, the same record in the outbox).
 """
 
 from __future__ import annotations
@@ -30,6 +37,25 @@ class EagerChangelogTable(faust.Table[bytes, bytes]):
     def __init__(self, *args: Any, outbox: Outbox, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.outbox = outbox
+        if (self.key_serializer, self.value_serializer) != ("raw", "raw"):
+            raise ValueError(
+                f"table {self.name}: keys and values go to the changelog as they are, so both"
+                f" serializers must be raw (not {self.key_serializer}, {self.value_serializer})"
+            )
+        if self.window is not None:
+            raise ValueError(f"table {self.name}: a windowed table would need Faust's key expiry")
+
+    def on_key_set(self, key: bytes, value: bytes) -> None:
+        """Put the changelog record of `key` = `value` in the outbox, in the partition of
+        the current event (Faust's `partition_for_key`)."""
+        self.outbox.add(
+            self.changelog_topic_name,
+            key,
+            value,
+            [],
+            partition=self.partition_for_key(key),
+            on_delivered=self._changelog_written,
+        )
 
     def get(self, key: Any, default: Any = None) -> Any:
         """The value of `key`, else `default`, in one store lookup. Faust's `get` read the
@@ -73,3 +99,19 @@ class EagerChangelogTable(faust.Table[bytes, bytes]):
     def _changelog_delivered(self, future: Any, metadata: RecordMetadata) -> None:
         future.set_result(metadata)
         faust_compat.changelog_sent_callback(self)(future)  # Faust: note the offset to commit
+
+    def _changelog_written(self, metadata: RecordMetadata) -> None:
+        faust_compat.changelog_sent_callback(self)(_Written(metadata))
+
+
+class _Written:
+    """A delivered changelog record as Faust's callback reads it (a done future)."""
+
+    __slots__ = ("metadata",)
+
+    def __init__(self, metadata: RecordMetadata) -> None:
+        self.metadata = metadata
+
+    def result(self) -> RecordMetadata:
+        """The record's metadata."""
+        return self.metadata

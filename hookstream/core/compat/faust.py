@@ -215,6 +215,11 @@ COPIED: tuple[Copied, ...] = (
         "0f4c39e8dfcbf0c6a2bf3e8595a6ae1c98b0320dc05aa09bc34e98269b28bf0e",
         "streams/_table.py (EagerChangelogTable.send_changelog, a replacement)",
     ),
+    Copied(
+        "faust.tables.table:Table.on_key_set",
+        "3abe59bd1b0359746cdb1834712b81c108d94fca61ab9981ed7bfa06caaa0b7e",
+        "streams/_table.py (EagerChangelogTable.on_key_set, a replacement)",
+    ),
 )
 """Upstream methods hookstream copied (with changes) or replaced: re-read them on a change."""
 
