@@ -105,7 +105,7 @@ def _cloudevent(raw: RawRecord, notification: Notification) -> Headers:
     if notification.id is not None:
         event_id = notification.id.encode()
     elif raw.key:  # a ping: the ingest's `ping-<uuid>`, the same on every copy of the record
-        event_id = raw.key
+        event_id = raw.key.decode(errors="replace").encode()  # a CloudEvents id is text
     else:  # a keyless ping from another producer: its place in the raw topic
         event_id = f"{raw.topic}/{raw.partition}/{raw.offset}".encode()
     headers = [

@@ -88,6 +88,12 @@ def test_routed_ping_keeps_the_ingest_key_and_has_no_notification_id_header() ->
     assert headers["ce_id"] == "ping-abc"
 
 
+def test_a_ping_keyed_by_bytes_that_are_no_text_gets_them_as_text_for_its_cloudevent_id() -> None:
+    record = routed_record(raw(key=b"ping-\xff"), Notification(None, "ping", None), "p")
+    assert record.key == b"ping-\xff"
+    assert dict(record.headers)["ce_id"] == "ping-\ufffd".encode()
+
+
 def test_a_keyless_ping_gets_its_raw_position_as_cloudevent_id() -> None:
     record = routed_record(raw(key=None), Notification(None, "ping", None), "p")
     assert decode_headers(record.headers)["ce_id"] == "intercom.notifications/2/41"
