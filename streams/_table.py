@@ -98,9 +98,10 @@ class EagerChangelogTable(faust.Table[bytes, bytes]):
 
     def _changelog_delivered(self, future: Any, metadata: RecordMetadata) -> None:
         future.set_result(metadata)
-        faust_compat.changelog_sent_callback(self)(future)  # Faust: note the offset to commit
+        self._changelog_written(metadata)
 
     def _changelog_written(self, metadata: RecordMetadata) -> None:
+        # Faust notes the offset to persist at the commit
         faust_compat.changelog_sent_callback(self)(_Written(metadata))
 
 
