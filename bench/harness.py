@@ -66,6 +66,19 @@ def loadgen(binary: Path, url: str, **options: object) -> dict[str, Any]:
     return result
 
 
+def other_tree(tree: Path) -> tuple[list[str], dict[str, str]]:
+    """The `hookstream` command that runs the source tree `tree` (another commit's files:
+    `git archive <commit> | tar -x -C DIR`) on this environment's Python and libraries, and
+    the environment variables it needs: an A/B of two commits with one set of libraries."""
+    if not (tree / "hookstream" / "cli.py").is_file():
+        sys.exit(
+            f"{tree}: no hookstream/cli.py there; unpack a commit's files into it first"
+            f" (git archive <commit> | tar -x -C {tree})"
+        )
+    # -P: the current directory (this tree) does not go before PYTHONPATH.
+    return [sys.executable, "-P", "-m", "hookstream.cli"], {"PYTHONPATH": str(tree.resolve())}
+
+
 @contextlib.contextmanager
 def serve(command: Sequence[str], health_url: str, env: dict[str, str], log: Path) -> Iterator[int]:
     """Run a server process until the block ends; yields its pid once `health_url` answers."""

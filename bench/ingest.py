@@ -43,6 +43,7 @@ from bench.harness import (
     build_loadgen,
     loadgen,
     median,
+    other_tree,
     print_table,
     rss_mib,
     save_figures,
@@ -245,15 +246,15 @@ def _serve_other_tree(
     port, admin_port = localkafka.free_port(), localkafka.free_port()
     folder = work / "other-tree"
     folder.mkdir()
+    hookstream, tree_env = other_tree(tree)  # its hookstream, not the installed one
     other_env = {
         **env,
-        "PYTHONPATH": str(tree.resolve()),  # its hookstream, not the installed one
+        **tree_env,
         "HOOKSTREAM_SPOOL_PATH": str(folder / "spool.sqlite3"),
         "HOOKSTREAM_INGEST_TRANSACTIONAL_ID_PREFIX": "bench-other-tree-",
     }
-    # -P: the current directory (this tree) does not go before PYTHONPATH.
-    command = [sys.executable, "-P", "-m", "hookstream.cli", "ingest", "--port", str(port),
-               "--admin-port", str(admin_port), *workers]  # fmt: skip
+    command = [*hookstream, "ingest", "--port", str(port), "--admin-port", str(admin_port),
+               *workers]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     stack.enter_context(serve(command, url + "/healthz", other_env, folder / "ingest.log"))
     return url

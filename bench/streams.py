@@ -10,10 +10,10 @@ Three measurements, on KAFKA_BOOTSTRAP_SERVERS (else a broker of the benchmark's
    baseline (`bench.streams_baseline`: parse, key, produce, commit; no state, no
    transactions) each route all of it. Events/s = raw records / (last - first output
    record's timestamp), so process start-up is not counted. The worker's output is checked:
-   exactly N records. With `--reference DIR` (another checkout of hookstream, bootstrapped:
-   the tree before a change), its worker routes the same records too, in `--rounds`
-   alternating with this tree's, each run a fresh worker (group) from offset 0; the
-   figures are the medians of the rounds.
+   exactly N records. With `--compare-tree DIR` (another commit's files, as for
+   bench.ingest: `git archive <commit> | tar -x -C DIR`), that tree's worker routes the same
+   records too, in `--rounds` alternating with this tree's, each run a fresh worker (group)
+   from offset 0; the figures are the medians of the rounds.
 2. End-to-end latency: with each process caught up, notifications are produced at a fixed
    rate; a read_committed consumer notes, per routed record, now - `hookstream-received-at`
    (the produce time). The worker's records become visible when its transaction commits.
@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
@@ -248,14 +247,18 @@ def worker(  # noqa: PLR0917 - as worker_env
     workdir: Path,
     commit: float,
     partitions: int,
-    hookstream: Path = HOOKSTREAM,
+    tree: Path | None = None,
 ) -> Iterator[tuple[int, str]]:
-    """`hookstream worker` (this tree's, else the `hookstream` given) until the block ends;
-    yields (pid, base URL) once ready."""
+    """`hookstream worker` (this tree's, else that of the source tree `tree`) until the block
+    ends; yields (pid, base URL) once ready."""
     port = localkafka.free_port()
     env = worker_env(bootstrap, name, raw, workdir / name, port, commit, partitions)
+    hookstream = [str(HOOKSTREAM)]
+    if tree is not None:
+        hookstream, tree_env = harness.other_tree(tree)
+        env.update(tree_env)
     url = f"http://127.0.0.1:{port}"
-    command = [str(hookstream), "worker", "--web-bind", "127.0.0.1"]
+    command = [*hookstream, "worker", "--web-bind", "127.0.0.1"]
     with harness.serve(command, f"{url}/readyz", env, workdir / f"{name}.log") as pid:
         yield pid, url
 
@@ -352,19 +355,20 @@ def compare(bootstrap: str, prefix: str, workdir: Path, args: argparse.Namespace
 def worker_rounds(  # noqa: PLR0917 - compare's state, one call site
     bootstrap: str, prefix: str, raw: str, raw_count: int, workdir: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
-    """The worker's throughput (and the reference tree's), each run a new worker routing
+    """The worker's throughput (and that of `--compare-tree`'s), each run a new worker routing
     `raw` from its start; then the worker's latency, its last run caught up."""
-    commands = {"worker": HOOKSTREAM}
-    if args.reference:
-        commands["reference"] = reference_hookstream(args.reference)
-    runs: dict[str, list[float]] = {label: [] for label in commands}
-    plan = round_plan(list(commands), args.rounds)
+    trees: dict[str, Path | None] = {"worker": None}
+    if args.compare_tree is not None:
+        harness.other_tree(args.compare_tree)  # refused now, not after the first rounds
+        trees["other_tree"] = args.compare_tree
+    runs: dict[str, list[float]] = {label: [] for label in trees}
+    plan = round_plan(list(trees), args.rounds)
     results: dict[str, Any] = {}
     for n, label in enumerate(plan):
         name = f"{prefix}-{label}-{n}"
         with worker(
             bootstrap, name, raw, workdir, args.commit_interval, args.output_partitions,
-            commands[label],
+            trees[label],
         ) as (pid, url):  # fmt: skip
             outputs = [f"{name}.out.{t}" for t in TOPICS]
             routed = asyncio.run(read_all(bootstrap, outputs, args.notifications, 600))
@@ -385,12 +389,11 @@ def worker_rounds(  # noqa: PLR0917 - compare's state, one call site
                     ),
                     "rss_mib": harness.rss_mib(pid),
                 }
-    if args.reference:
-        results["reference"] = {
-            "tree": str(args.reference),
-            "commit": _commit_of(args.reference),
-            "events_per_s": statistics.median(runs["reference"]),
-            "rounds": runs["reference"],
+    if args.compare_tree is not None:
+        results["other_tree"] = {
+            "tree": str(args.compare_tree),
+            "events_per_s": statistics.median(runs["other_tree"]),
+            "rounds": runs["other_tree"],
         }
     return results
 
@@ -404,29 +407,6 @@ def round_plan(labels: list[str], rounds: int) -> list[str]:
     for n in range(rounds):
         plan += last_round if (rounds - n) % 2 == 1 else labels
     return plan
-
-
-def reference_hookstream(tree: Path) -> Path:
-    """The `hookstream` command of the checkout `tree`, which must be bootstrapped."""
-    command = tree / ".venv" / "bin" / "hookstream"
-    if not command.is_file():
-        raise SystemExit(
-            f"--reference {tree}: no {command}; bootstrap that checkout first"
-            f" (cd {tree} && bash scripts/bootstrap)"
-        )
-    return command
-
-
-def _commit_of(tree: Path) -> str:
-    """The short commit id of the checkout `tree` ("unknown" if git cannot say)."""
-    git = shutil.which("git")
-    if git is None:
-        return "unknown"
-    done = subprocess.run(
-        [git, "-C", str(tree), "rev-parse", "--short", "HEAD"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    return done.stdout.strip() or "unknown"
 
 
 def rss_run(bootstrap: str, prefix: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -471,8 +451,8 @@ def rss_run(bootstrap: str, prefix: str, workdir: Path, args: argparse.Namespace
 def report(results: dict[str, Any]) -> None:
     if "worker" in results:
         report_comparison(results["worker"], results["baseline"])
-    if "reference" in results:
-        report_reference(results["worker"], results["reference"])
+    if "other_tree" in results:
+        report_other_tree(results["worker"], results["other_tree"])
     if "rss" in results:
         rss = results["rss"]
         print(
@@ -505,16 +485,15 @@ def report_comparison(worker_: dict[str, Any], base: dict[str, Any]) -> None:
     print(f"worker throughput = {share:.0%} of the baseline (target >= 50%)")
 
 
-def report_reference(worker_: dict[str, Any], reference: dict[str, Any]) -> None:
+def report_other_tree(worker_: dict[str, Any], other: dict[str, Any]) -> None:
     def rounds(figures: dict[str, Any]) -> str:
         return ", ".join(f"{r:,.0f}" for r in figures["rounds"])
 
-    share = worker_["events_per_s"] / reference["events_per_s"]
+    share = worker_["events_per_s"] / other["events_per_s"]
     print(
-        f"worker throughput = {share:.0%} of the reference tree {reference['commit']}"
-        f" ({reference['tree']}), medians of {len(worker_['rounds'])} alternating rounds:"
-        f" {worker_['events_per_s']:,.0f} ({rounds(worker_)})"
-        f" against {reference['events_per_s']:,.0f} ({rounds(reference)}) events/s"
+        f"worker throughput = {share:.0%} of the worker of {other['tree']}, medians of"
+        f" {len(worker_['rounds'])} alternating rounds: {worker_['events_per_s']:,.0f}"
+        f" ({rounds(worker_)}) against {other['events_per_s']:,.0f} ({rounds(other)}) events/s"
     )
 
 
@@ -535,16 +514,16 @@ def command_line() -> argparse.ArgumentParser:
         "--commit-interval", type=float, default=0.5, help="worker commit interval (s)"
     )
     parser.add_argument(
-        "--reference",
+        "--compare-tree",
         type=Path,
-        help="a bootstrapped checkout of another hookstream version (the tree before a"
-        " change): its worker routes the same records, in alternating rounds",
+        help="also run the worker of this source tree (another commit's files) on the same"
+        " records, in alternating rounds",
     )
     parser.add_argument(
         "--rounds",
         type=int,
         default=1,
-        help="throughput runs of each worker (the figure is the median); with --reference,"
+        help="throughput runs of each worker (the figure is the median); with --compare-tree,"
         " 5 or more: single runs vary by a third on a shared machine",
     )
     parser.add_argument("--rate", type=int, default=200, help="notifications/s in the latency run")
