@@ -44,7 +44,6 @@ from hookstream.core.errors import (
     KafkaAuthFailed,
     KafkaUnreachable,
     TopicAdminFailed,
-    TopicNotFound,
 )
 from hookstream.core.settings import KafkaSettings
 
@@ -440,13 +439,3 @@ async def topic_layouts(
         replication = max((len(p["replicas"]) for p in partitions), default=0)
         layouts[topic["topic"]] = TopicLayout(topic["topic"], len(partitions), replication)
     return layouts
-
-
-async def require_topic(
-    admin: AIOKafkaAdminClient, topic: str, *, wait_seconds: float
-) -> TopicLayout:
-    """The layout of `topic`; `TopicNotFound` when it does not exist."""
-    layouts = await topic_layouts(admin, wait_seconds=wait_seconds)
-    if topic not in layouts:
-        raise TopicNotFound(f"topic {topic!r} does not exist")
-    return layouts[topic]

@@ -118,6 +118,14 @@ def topic_catalogue(topics: TopicSettings) -> list[TopicSpec]:
     ]
 
 
+def is_routed(name: str, topics: TopicSettings) -> bool:
+    """Whether `name` is one of the worker's routed topics (HOOKSTREAM_ROUTE_PREFIX*, not one
+    of hookstream's own topics that may share the prefix): it exists once the worker routed
+    the first notification of its Intercom topic."""
+    own = {spec.name for spec in topic_catalogue(topics)}
+    return name.startswith(topics.route_prefix) and name not in own
+
+
 @dataclass(frozen=True, slots=True)
 class EnsuredTopic:
     """A catalogue topic after `ensure_topics`: created now, or there already."""
@@ -330,11 +338,10 @@ async def describe_topics(
             (spec.name, spec.role, spec) for spec in catalogue
         ]
         if include_routed:
-            own = {spec.name for spec in catalogue}
             wanted += [
                 (name, "routed", None)
                 for name in sorted(layouts)
-                if name.startswith(settings.topics.route_prefix) and name not in own
+                if is_routed(name, settings.topics)
             ]
         present = [name for name, _role, _spec in wanted if name in layouts]
         configs = await _configs(admin, present, wait_seconds=wait_seconds) if present else {}

@@ -28,6 +28,7 @@ from hookstream.core.topics import (
     TopicDescription,
     describe_topics,
     ensure_topics,
+    is_routed,
 )
 from hookstream.ops import render
 from hookstream.ops.options import bootstrap_option
@@ -240,7 +241,10 @@ def tail_command(  # click passes the options by name
     pretty-printed when it is JSON.
 
     By default it starts at the end and prints records as they arrive, until Ctrl-C, --max
-    or --timeout. Status lines go to stderr, records to stdout.
+    or --timeout. Status lines go to stderr, records to stdout. A routed topic
+    (HOOKSTREAM_ROUTE_PREFIX*) that does not exist yet is waited for, up to --timeout: the
+    worker creates it when it routes the first notification of that Intercom topic. Any other
+    missing topic is an error at once.
 
     \b
     hookstream tail intercom.conversation.user.created
@@ -256,6 +260,7 @@ def tail_command(  # click passes the options by name
         max_records=max_records,
         idle_seconds=idle_seconds,
         read_committed=not read_uncommitted,
+        wait_for_topic=is_routed(topic, settings.topics),
     )
     max_chars = None if full else render.DEFAULT_MAX_CHARS
 
@@ -264,6 +269,13 @@ def tail_command(  # click passes the options by name
             click.echo(render.json_line(record))
         else:
             click.echo(render.format_record(record, max_chars=max_chars) + "\n")
+
+    def waiting() -> None:
+        click.echo(
+            f"waiting for {topic}: the worker creates it when it routes the first notification "
+            "of that Intercom topic; Ctrl-C stops",
+            err=True,
+        )
 
     def ready(chosen: list[int]) -> None:
         start = "the beginning" if from_beginning else "the end"
@@ -280,6 +292,7 @@ def tail_command(  # click passes the options by name
                 options,
                 on_record=show,
                 on_ready=ready,
+                on_waiting=waiting,
                 wait_seconds=connect_timeout,
             ),
         )

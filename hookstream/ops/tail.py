@@ -1,8 +1,13 @@
 """Following a topic (`hookstream tail`): a consumer without a group, assigned every partition
-(or the chosen ones), from the end or the beginning, until a record count or an idle time."""
+(or the chosen ones), from the end or the beginning, until a record count or an idle time.
+
+A routed topic exists only once the worker has routed the first notification of its Intercom
+topic, so `wait_for_topic` waits for a missing topic to be created (for at most the idle time)
+instead of calling it missing."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,10 +17,11 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from hookstream.core import kafka
 from hookstream.core.errors import TopicNotFound
-from hookstream.core.kafka import KafkaConnection
+from hookstream.core.kafka import KafkaConnection, TopicLayout
 
 RecordCallback = Callable[[ConsumerRecord[bytes, bytes]], None]
 _POLL_SECONDS = 0.5
+_TOPIC_POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +37,8 @@ class TailOptions:
     idle_seconds: float | None = None
     """Stop when no record arrived for this long."""
     read_committed: bool = True
+    wait_for_topic: bool = False
+    """A missing topic is waited for (at most `idle_seconds`), not an error at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,16 +55,18 @@ async def tail(
     *,
     on_record: RecordCallback,
     on_ready: Callable[[list[int]], None] | None = None,
+    on_waiting: Callable[[], None] | None = None,
     wait_seconds: float = kafka.DEFAULT_CONNECT_TIMEOUT,
 ) -> TailResult:
     """Call `on_record` for each record of the topic, in each partition's order, until
-    `max_records` or `idle_seconds` (forever when neither is set). `on_ready(partitions)` is
-    called once positioned, before the first record. Raises `KafkaUnreachable`,
-    `KafkaAccessDenied` (no Read on the topic, named), `TopicNotFound` or `TopicAdminFailed`."""
+    `max_records` or `idle_seconds` (forever when neither is set). `on_waiting()` is called
+    once if the topic is missing and waited for; `on_ready(partitions)` once positioned,
+    before the first record. Raises `KafkaUnreachable`, `KafkaAccessDenied` (no Read on the
+    topic, named), `TopicNotFound` or `TopicAdminFailed`."""
     async with kafka.admin_client(connection, wait_seconds=wait_seconds) as admin:
         read = [kafka.Needed("topic", options.topic, "Read")]  # else it would look missing
         await kafka.check_access(connection, read, wait_seconds=wait_seconds)
-        layout = await kafka.require_topic(admin, options.topic, wait_seconds=wait_seconds)
+        layout = await _layout(admin, options, on_waiting, wait_seconds=wait_seconds)
     chosen = list(options.partitions) or list(range(layout.partitions))
     unknown = sorted(set(chosen) - set(range(layout.partitions)))
     if unknown:
@@ -78,6 +88,36 @@ async def tail(
         if on_ready is not None:
             on_ready(chosen)
         return await _follow(consumer, options, on_record)
+
+
+async def _layout(
+    admin: Any,
+    options: TailOptions,
+    on_waiting: Callable[[], None] | None,
+    *,
+    wait_seconds: float,
+) -> TopicLayout:
+    """The topic's layout; a missing topic is waited for when `options.wait_for_topic`."""
+    started = time.monotonic()
+    waiting = False
+    while True:
+        layouts = await kafka.topic_layouts(admin, wait_seconds=wait_seconds)
+        if options.topic in layouts:
+            return layouts[options.topic]
+        waited = time.monotonic() - started
+        if not options.wait_for_topic:
+            raise TopicNotFound(f"topic {options.topic!r} does not exist")
+        if options.idle_seconds is not None and waited >= options.idle_seconds:
+            raise TopicNotFound(
+                f"topic {options.topic!r} does not exist (waited {waited:.0f} s for it)"
+            )
+        if not waiting and on_waiting is not None:
+            on_waiting()
+        waiting = True
+        pause = _TOPIC_POLL_SECONDS
+        if options.idle_seconds is not None:
+            pause = min(pause, options.idle_seconds - waited)
+        await asyncio.sleep(pause)
 
 
 async def _follow(consumer: Any, options: TailOptions, on_record: RecordCallback) -> TailResult:

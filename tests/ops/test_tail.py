@@ -7,6 +7,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -25,6 +27,23 @@ HEADERS = [
 
 def _notification(n: int) -> bytes:
     return json.dumps({"type": "notification_event", "id": f"notif_{n}", "n": n}).encode()
+
+
+@asynccontextmanager
+async def _tail_process(env: OpsEnv, *args: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`hookstream tail ARGS` as a process with piped output, killed if still running after."""
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "hookstream.cli", "tail", *args],
+        env={**os.environ, **env.environ()},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 async def _topic_with(env: OpsEnv, records: list[Out]) -> str:
@@ -123,32 +142,57 @@ async def test_tail_reads_committed_records_only_unless_told_otherwise(
 async def test_tail_follows_new_records_from_the_end(kafka_bootstrap: str) -> None:
     env = OpsEnv(kafka_bootstrap)
     topic = await _topic_with(env, [Out(b"old", b'"before"')])
-    process = await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "hookstream.cli", "tail", topic, "--max", "1", "--timeout", "30"],
-        env={**os.environ, **env.environ()},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
+    async with _tail_process(env, topic, "--max", "1", "--timeout", "30") as process:
         assert process.stderr is not None
         ready = await asyncio.wait_for(process.stderr.readline(), 30)
         assert ready.decode().startswith(f"following {topic} (partitions 0) from the end")
         await produce(kafka_bootstrap, topic, [Out(b"new", b'{"after": true}')])
         stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
     assert process.returncode == 0, stderr
     assert "key:     new" in stdout.decode()
     assert '"after": true' in stdout.decode()
     assert "old" not in stdout.decode()
 
 
-async def test_tail_of_a_missing_topic_says_so(kafka_bootstrap: str) -> None:
+async def test_tail_of_a_missing_topic_says_so_at_once(kafka_bootstrap: str) -> None:
     env = OpsEnv(kafka_bootstrap)
+    started = time.monotonic()
 
-    result = await env.cli("tail", f"{env.prefix}.nothing", "--timeout", "1")
+    result = await env.cli("tail", f"{env.prefix}.nothing", "--timeout", "30")
 
     assert result.exit_code == 1
-    assert f"Error: topic '{env.prefix}.nothing' does not exist" in result.stderr
+    assert f"Error: topic '{env.prefix}.nothing' does not exist\n" in result.stderr
+    assert "waiting" not in result.stderr
+    assert time.monotonic() - started < 25, "not a routed topic: not waited for"
+
+
+async def test_tail_of_a_routed_topic_not_yet_created_waits_up_to_the_timeout(
+    kafka_bootstrap: str,
+) -> None:
+    env = OpsEnv(kafka_bootstrap)
+    topic = f"{env.route_prefix}contact.user.created"
+
+    result = await env.cli("tail", topic, "--timeout", "1.5")
+
+    assert result.exit_code == 1
+    assert f"waiting for {topic}: the worker creates it when it routes" in result.stderr
+    assert f"Error: topic '{topic}' does not exist (waited 2 s for it)" in result.stderr
+
+
+async def test_tail_of_a_routed_topic_prints_its_records_once_the_worker_created_it(
+    kafka_bootstrap: str,
+) -> None:
+    env = OpsEnv(kafka_bootstrap)
+    topic = f"{env.route_prefix}contact.user.created"
+    tail_args = ("--from-beginning", "--max", "1", "--timeout", "60", "--json")
+    async with _tail_process(env, topic, *tail_args) as process:
+        assert process.stderr is not None
+        waiting = await asyncio.wait_for(process.stderr.readline(), 30)
+        assert waiting.decode().startswith(f"waiting for {topic}:")
+        await create_topics(kafka_bootstrap, [topic], partitions=2)
+        await produce(kafka_bootstrap, topic, [Out(b"first", b'{"routed": true}', HEADERS)])
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, stderr
+    [record] = [json.loads(line) for line in stdout.decode().splitlines()]
+    assert (record["key"], record["value"]) == ("first", {"routed": True})
+    assert f"following {topic} (partitions 0-1) from the beginning" in stderr.decode()
