@@ -210,7 +210,7 @@ def _describe_text(topic: TopicDescription) -> str:
     "--read-uncommitted",
     is_flag=True,
     help="Also show records of open and aborted transactions (default: read_committed, what "
-    "the worker and the sink see).",
+    "the worker and consumers of the routed topics see; the sink reads read_uncommitted).",
 )
 @click.option(
     "--json",
