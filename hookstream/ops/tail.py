@@ -97,27 +97,27 @@ async def _layout(
     *,
     wait_seconds: float,
 ) -> TopicLayout:
-    """The topic's layout; a missing topic is waited for when `options.wait_for_topic`."""
+    """The topic's layout; a missing topic is waited for when `options.wait_for_topic` (as
+    `core.topics` waits for a created topic's metadata), at most `options.idle_seconds`."""
+    layouts = await kafka.topic_layouts(admin, wait_seconds=wait_seconds)
+    if options.topic in layouts:
+        return layouts[options.topic]
+    if not options.wait_for_topic:
+        raise TopicNotFound(f"topic {options.topic!r} does not exist")
+    if on_waiting is not None:
+        on_waiting()
     started = time.monotonic()
-    waiting = False
-    while True:
-        layouts = await kafka.topic_layouts(admin, wait_seconds=wait_seconds)
-        if options.topic in layouts:
-            return layouts[options.topic]
+    try:
+        async with asyncio.timeout(options.idle_seconds):
+            while options.topic not in layouts:  # polling the broker: no event to wait on
+                await asyncio.sleep(_TOPIC_POLL_SECONDS)
+                layouts = await kafka.topic_layouts(admin, wait_seconds=wait_seconds)
+    except TimeoutError as exc:
         waited = time.monotonic() - started
-        if not options.wait_for_topic:
-            raise TopicNotFound(f"topic {options.topic!r} does not exist")
-        if options.idle_seconds is not None and waited >= options.idle_seconds:
-            raise TopicNotFound(
-                f"topic {options.topic!r} does not exist (waited {waited:.0f} s for it)"
-            )
-        if not waiting and on_waiting is not None:
-            on_waiting()
-        waiting = True
-        pause = _TOPIC_POLL_SECONDS
-        if options.idle_seconds is not None:
-            pause = min(pause, options.idle_seconds - waited)
-        await asyncio.sleep(pause)
+        raise TopicNotFound(
+            f"topic {options.topic!r} does not exist (waited {waited:.0f} s for it)"
+        ) from exc
+    return layouts[options.topic]
 
 
 async def _follow(consumer: Any, options: TailOptions, on_record: RecordCallback) -> TailResult:
