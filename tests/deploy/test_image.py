@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -282,8 +283,12 @@ def test_ingest_and_worker_in_the_image_take_a_webhook_to_its_routed_topic(
         )
         assert answer.status_code == 200, answer.text
         metrics = httpx.get(f"http://127.0.0.1:{admin_port}/metrics").text
-        assert 'hookstream_build_info{python="3.11' in metrics
-        assert f'version="{VERSION}"' in metrics
+        [build_info] = [
+            line for line in metrics.splitlines() if line.startswith("hookstream_build_info")
+        ]
+        assert 'python="3.11' in build_info
+        assert f'version="{VERSION}"' in build_info
+        assert re.search(r'aiokafka="\d+\.\d+\.\d+",faust="\d+\.\d+\.\d+"', build_info)
         raw = asyncio.run(read_topic(kafka_bootstrap, env["HOOKSTREAM_RAW_TOPIC"], expect=1))
         assert [record.value for record in raw] == [body]
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from importlib.metadata import version
 
 from click.testing import CliRunner
 from prometheus_client import REGISTRY, generate_latest
@@ -29,14 +30,18 @@ def test_the_version_is_pyprojects_and_the_cli_shows_it() -> None:
 def test_every_service_exports_its_build_info() -> None:
     assert ingest_metrics.BUILD_INFO  # imported, the ingest's metrics are in REGISTRY
     line = re.compile(
-        r'^hookstream_build_info\{python="3\.\d+\.\d+",version="([^"]+)"\} 1\.0$', re.M
+        r'^hookstream_build_info\{aiokafka="(\d+\.\d+\.\d+)",faust="(\d+\.\d+\.\d+)",'
+        r'python="3\.\d+\.\d+",version="([^"]+)"\} 1\.0$',
+        re.M,
     )
     for name, exposition in (
         ("ingest", generate_latest(REGISTRY)),
         ("worker", WorkerMetrics().exposition()),
         ("sink", SinkMetrics().exposition()),
     ):
-        assert line.findall(exposition.decode()) == [VERSION], name
+        assert line.findall(exposition.decode()) == [
+            (version("aiokafka"), version("faust-streaming"), VERSION)
+        ], name
 
 
 def test_the_changelog_starts_with_this_version_in_keep_a_changelog_form() -> None:
